@@ -1,0 +1,67 @@
+# Copyright (c) launchready.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""`make demo`: the whole launch against the lab, twice, then where to look.
+
+Run from the repository root with the project's venv: `.venv/bin/python -m tests.demo`.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+from tests.lab.client import Lab
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+INVENTORY = ROOT / "inventories" / "demo"
+STATE_DIR = ROOT / "tests" / "lab" / "state"
+RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)", re.M)
+
+
+def launch() -> dict[str, int]:
+    """Run playbooks/launch.yml on the demo inventory, echoing its output; return the recap totals."""
+    command = [
+        str(pathlib.Path(sys.executable).parent / "ansible-playbook"),
+        "playbooks/launch.yml",
+        "-i", str(INVENTORY),
+        "--vault-id", "demo@%s" % (INVENTORY / "vault-password.txt"),
+    ]
+    print("\n$ " + " ".join(command[1:]), flush=True)
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR=os.environ.get("ANSIBLE_FORCE_COLOR", "0"))
+    run = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    print(run.stdout, flush=True)
+    if run.returncode != 0:
+        raise SystemExit("the launch failed (exit %d): see the output above" % run.returncode)
+    totals = {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0}
+    for match in RECAP.finditer(run.stdout):
+        for key in totals:
+            totals[key] += int(match.group(key))
+    return totals
+
+
+def main() -> None:
+    lab = Lab.start(STATE_DIR)
+    try:
+        print("lab up: Cloudflare API %s, DNS %s:%d" % (lab.api_base_url, lab.dns_host, lab.dns_port))
+        first = launch()
+        lab.reset_calls()
+        second = launch()
+        calls = lab.calls()
+        print("first run:  changed=%(changed)d" % first)
+        print("second run: changed=%d, %d Cloudflare API calls, %d writes" % (second["changed"], calls["total"], calls["writes"]))
+        if second["changed"]:
+            raise SystemExit("the second run changed something: the launch is not idempotent")
+        print("\nResults:")
+        print("  findings (ranked):  %s" % (INVENTORY / "state" / "findings.json"))
+        print("  the lab's zones:    %s" % lab.state_file)
+        print("  ask the lab's DNS:  dig @%s -p %d app.launch-demo.test" % (lab.dns_host, lab.dns_port))
+    finally:
+        lab.stop()
+        print("lab stopped")
+
+
+if __name__ == "__main__":
+    main()
