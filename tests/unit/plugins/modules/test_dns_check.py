@@ -1,0 +1,412 @@
+# Copyright (c) launchready.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""dns_check: how expectations are read and judged, and the whole module against in-process nameservers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import dns.rrset
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.launchready.core.plugins.module_utils import _dns
+from ansible_collections.launchready.core.plugins.module_utils._dns import NOERROR, NXDOMAIN, SERVFAIL, TIMEOUT, Answer, DnsConfigError
+from ansible_collections.launchready.core.plugins.modules import dns_check
+from ansible_collections.launchready.core.plugins.modules.dns_check import Expectation, absolute_name, build_expectations, evaluate
+from ansible_collections.launchready.core.tests.unit.plugins.module_utils.test_dns import RECORDS, ZONE, Responder
+
+
+def record(name, rdtype=None, values=None, content=None, absent=False, ttl=None, severity="must_do_now"):
+    return dict(name=name, type=rdtype, values=values, content=content, absent=absent, ttl=ttl, severity=severity)
+
+
+def expect(name="www.example.test", rdtype="A", values=("192.0.2.10",), absent=False, ttl=None, severity="must_do_now"):
+    return Expectation(name, rdtype, frozenset(values) if values is not None else None, absent, ttl, severity)
+
+
+def answer(values=(), rcode=NOERROR, ttl=300, chain=(), error="", rdtype="A", name="www.example.test"):
+    return Answer(name, rdtype, rcode, sorted(values), ttl if values else None, list(chain), error)
+
+
+# --- reading the records option ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, full",
+    [
+        ("@", "example.test"),
+        ("", "example.test"),
+        ("www", "www.example.test"),
+        ("WWW", "www.example.test"),
+        ("www.Example.test", "www.example.test"),
+        ("example.test", "example.test"),
+        ("mail.other.test.", "mail.other.test"),
+        ("mail.other.test", "mail.other.test.example.test"),
+        ("notexample.test", "notexample.test.example.test"),
+    ],
+)
+def test_names_are_relative_to_the_zone(name, full):
+    assert absolute_name("Example.Test.", name) == full
+
+
+def test_build_expectations_normalises_values():
+    expectations = build_expectations(
+        ZONE,
+        [
+            record("@", "mx", values=["20 MX2.example.test.", "10 mx1.example.test"]),
+            record("www", "CNAME", content="Example.Test."),
+            record("@", "TXT", values=['"v=spf1 " "-all"', "google-site-verification=abc"]),
+            record("app", "A"),
+            record("staging", absent=True, severity="can_wait"),
+        ],
+    )
+    assert expectations == [
+        Expectation("example.test", "MX", frozenset({"10 mx1.example.test", "20 mx2.example.test"}), False, None, "must_do_now"),
+        Expectation("www.example.test", "CNAME", frozenset({"example.test"}), False, None, "must_do_now"),
+        Expectation("example.test", "TXT", frozenset({"v=spf1 -all", "google-site-verification=abc"}), False, None, "must_do_now"),
+        Expectation("app.example.test", "A", None, False, None, "must_do_now"),
+        Expectation("staging.example.test", None, None, True, None, "can_wait"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (record("www"), r"records\[1\] \(www\): type is required unless absent is true"),
+        (record("www", "A", values=["not-an-ip"]), r"records\[1\] \(www\): 'not-an-ip' is not a valid A value"),
+        (record("www", "A", values=[]), r"records\[1\] \(www\): values is empty"),
+        (record("old", "A", values=["192.0.2.1"], absent=True), r"records\[1\] \(old\): a record that must be absent takes no values"),
+        (record("old", absent=True, ttl=60), r"records\[1\] \(old\): a record that must be absent takes no values, content or ttl"),
+    ],
+)
+def test_build_expectations_names_the_record_that_is_wrong(bad, message):
+    with pytest.raises(DnsConfigError, match=message):
+        build_expectations(ZONE, [record("@", "A", content="192.0.2.10"), bad])
+
+
+# --- judging answers --------------------------------------------------------------------------
+
+
+def test_right_on_every_nameserver_is_ok_in_any_order():
+    exp = expect(values=("192.0.2.10", "192.0.2.11"))
+    finding = evaluate(ZONE, exp, {"ns1": [answer(["192.0.2.11", "192.0.2.10"])], "ns2": [answer(["192.0.2.10", "192.0.2.11"])]})
+    assert finding.as_dict() == {
+        "stage": "domain_routing",
+        "severity": "ok",
+        "title": "www.example.test A is published on all 2 nameservers",
+        "evidence": "expected 192.0.2.10, 192.0.2.11; ns1, ns2: 192.0.2.10, 192.0.2.11 (TTL 300)",
+        "fix": "",
+    }
+
+
+def test_cname_chain_shows_in_the_evidence():
+    finding = evaluate(ZONE, expect(), {"ns1": [answer(["192.0.2.10"], chain=["example.test"])]})
+    assert finding.severity == "ok"
+    assert finding.evidence == "expected 192.0.2.10; ns1: CNAME example.test, 192.0.2.10 (TTL 300)"
+
+
+def test_any_value_when_none_is_expected():
+    assert evaluate(ZONE, expect(values=None), {"ns1": [answer(["198.51.100.1"])]}).severity == "ok"
+    missing = evaluate(ZONE, expect(values=None), {"ns1": [answer(rcode=NXDOMAIN)]})
+    assert (missing.severity, missing.title) == ("must_do_now", "www.example.test does not resolve")
+    assert missing.evidence == "expected any A record; ns1: NXDOMAIN"
+    assert missing.fix.startswith("Publish an A record for www.example.test in zone example.test")
+
+
+def test_missing_everywhere_is_a_launch_blocker():
+    finding = evaluate(ZONE, expect(), {"ns1": [answer(rcode=NXDOMAIN)], "ns2": [answer(rcode=NXDOMAIN)]})
+    assert finding.severity == "must_do_now"
+    assert finding.title == "www.example.test does not resolve"
+    assert finding.evidence == "expected 192.0.2.10; ns1, ns2: NXDOMAIN"
+    assert finding.fix.startswith("Publish www.example.test A 192.0.2.10 in zone example.test")
+
+
+def test_no_record_of_another_type_is_named_by_type():
+    exp = expect(name="example.test", rdtype="MX", values=("10 mx.example.test",))
+    finding = evaluate(ZONE, exp, {"ns1": [answer(rdtype="MX")]})
+    assert finding.title == "example.test has no MX record"
+    assert finding.evidence == "expected 10 mx.example.test; ns1: no MX record"
+
+
+def test_wrong_value_is_a_launch_blocker_with_the_record_severity():
+    exp = expect(severity="can_wait")
+    finding = evaluate(ZONE, exp, {"ns1": [answer(["198.51.100.7"])]})
+    assert (finding.severity, finding.title) == ("can_wait", "www.example.test A has the wrong value")
+    assert finding.evidence == "expected 192.0.2.10; ns1: 198.51.100.7 (TTL 300)"
+    assert finding.fix.startswith("Publish www.example.test A 192.0.2.10 in zone example.test, and only that.")
+
+
+def test_an_extra_value_is_wrong():
+    finding = evaluate(ZONE, expect(), {"ns1": [answer(["192.0.2.10", "192.0.2.99"])]})
+    assert finding.title == "www.example.test A has the wrong value"
+
+
+def test_nameservers_that_disagree():
+    finding = evaluate(ZONE, expect(), {"ns1": [answer(["192.0.2.10"])], "ns2": [answer(rcode=NXDOMAIN)]})
+    assert (finding.severity, finding.title) == ("must_do_now", "www.example.test A is not the same on every nameserver")
+    assert finding.evidence == "expected 192.0.2.10; ns1: 192.0.2.10 (TTL 300); ns2: NXDOMAIN"
+
+
+def test_unanswered_nameserver():
+    finding = evaluate(ZONE, expect(), {"ns1": [answer(["192.0.2.10"])], "ns2": [answer(rcode=TIMEOUT, error="ns2: no answer within 3s")]})
+    assert (finding.severity, finding.title) == ("must_do_now", "www.example.test A could not be checked on every nameserver")
+    assert finding.evidence == "expected 192.0.2.10; ns1: 192.0.2.10 (TTL 300); ns2: TIMEOUT (ns2: no answer within 3s)"
+
+
+def test_cname_loop_is_its_own_finding():
+    looped = answer(rcode=SERVFAIL, chain=["b.example.test", "www.example.test"], error="CNAME loop: www.example.test -> b.example.test -> www.example.test")
+    finding = evaluate(ZONE, expect(), {"ns1": [looped]})
+    assert (finding.severity, finding.title) == ("must_do_now", "www.example.test is a CNAME loop")
+    assert "CNAME loop: www.example.test -> b.example.test -> www.example.test" in finding.evidence
+
+
+def test_ttl_other_than_expected_can_wait():
+    finding = evaluate(ZONE, expect(ttl=3600), {"ns1": [answer(["192.0.2.10"], ttl=300)]})
+    assert (finding.severity, finding.title) == ("can_wait", "www.example.test A has a TTL other than 3600")
+    assert finding.evidence == "expected 192.0.2.10 (TTL 3600); ns1: 192.0.2.10 (TTL 300)"
+
+
+def test_absent_name():
+    exp = expect(name="staging.example.test", rdtype=None, values=None, absent=True)
+    gone = evaluate(ZONE, exp, {"ns1": [answer(rcode=NXDOMAIN), answer(rcode=NXDOMAIN, rdtype="AAAA")]})
+    assert (gone.severity, gone.title) == ("ok", "staging.example.test does not resolve, as intended")
+    assert gone.evidence == "expected no A, AAAA or CNAME record; ns1: NXDOMAIN; NXDOMAIN"
+    still = evaluate(ZONE, exp, {"ns1": [answer(rcode=NXDOMAIN, chain=["gone.example.test"]), answer(rcode=NXDOMAIN, rdtype="AAAA")]})
+    assert (still.severity, still.title) == ("must_do_now", "staging.example.test still resolves but must not")
+    assert still.fix.startswith("Delete the A, AAAA and CNAME records of staging.example.test in zone example.test")
+
+
+def test_absent_type():
+    exp = expect(name="example.test", rdtype="TXT", values=None, absent=True)
+    assert evaluate(ZONE, exp, {"ns1": [answer(rdtype="TXT")]}).title == "example.test has no TXT record, as intended"
+    still = evaluate(ZONE, exp, {"ns1": [answer(["old"], rdtype="TXT")]})
+    assert (still.severity, still.title) == ("must_do_now", "example.test TXT still exists but must not")
+
+
+# --- the module against in-process nameservers ------------------------------------------------
+
+
+@pytest.fixture
+def nameservers():
+    servers: list[Responder] = []
+
+    def start(**kwargs) -> Responder:
+        server = Responder(kwargs.pop("records", RECORDS), **kwargs)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def publish(server: Responder, name: str, rdtype: str, values: list[str]) -> None:
+    rrset = dns.rrset.from_text_list(name + ".", 300, "IN", rdtype, values)
+    server.data[(rrset.name, rrset.rdtype)] = rrset
+    server.names.add(rrset.name)
+
+
+def run(capsys, **args):
+    with patch_module_args(args), pytest.raises(SystemExit) as exited:
+        dns_check.main()
+    result = json.loads(capsys.readouterr().out)
+    assert exited.value.code == (1 if result.get("failed") else 0)
+    return result
+
+
+LAUNCH = [
+    {"name": "@", "type": "A", "content": "192.0.2.10"},
+    {"name": "www", "type": "CNAME", "content": "example.test"},
+    {"name": "app", "type": "A", "values": ["192.0.2.10"]},
+    {"name": "@", "type": "MX", "values": ["10 MX1.example.test.", "20 mx2.example.test"]},
+    {"name": "@", "type": "TXT", "values": ["google-site-verification=abc", '"v=spf1 include:_spf.mail.test " "-all"']},
+    {"name": "staging", "absent": True},
+]
+
+
+def test_every_record_right_on_every_nameserver(nameservers, capsys):
+    one, two = nameservers(), nameservers(chase=False)
+    result = run(capsys, zone=ZONE, records=LAUNCH, nameservers=[one.address, two.address])
+    assert result["changed"] is False
+    assert result["checked"] == 6
+    assert result["nameservers"] == [one.address, two.address]
+    assert result["summary"] == {"must_do_now": 0, "can_wait": 0, "ok": 6}
+    assert [f["title"] for f in result["findings"]] == [
+        "example.test A is published on all 2 nameservers",
+        "www.example.test CNAME is published on all 2 nameservers",
+        "app.example.test A is published on all 2 nameservers",
+        "example.test MX is published on all 2 nameservers",
+        "example.test TXT is published on all 2 nameservers",
+        "staging.example.test does not resolve, as intended",
+    ]
+    for server in (one, two):
+        asked = {(name, rdtype) for _transport, name, rdtype, recursion in server.questions() if not recursion}
+        assert {("example.test", "A"), ("www.example.test", "CNAME"), ("app.example.test", "A"), ("example.test", "MX")} <= asked
+        assert {("example.test", "TXT"), ("staging.example.test", "A"), ("staging.example.test", "AAAA")} <= asked
+        assert all(not recursion for *_rest, recursion in server.questions())
+
+
+def test_wrong_and_missing_names_are_launch_blockers(nameservers, capsys):
+    server = nameservers()
+    records = [
+        {"name": "app", "type": "A", "content": "203.0.113.5"},
+        {"name": "api", "type": "A", "content": "192.0.2.10"},
+        {"name": "@", "type": "A", "content": "192.0.2.10"},
+    ]
+    result = run(capsys, zone=ZONE, records=records, nameservers=[server.address])
+    assert "failed" not in result
+    assert result["summary"] == {"must_do_now": 2, "can_wait": 0, "ok": 1}
+    assert [(f["severity"], f["title"]) for f in result["findings"]] == [
+        ("must_do_now", "app.example.test A has the wrong value"),
+        ("must_do_now", "api.example.test does not resolve"),
+        ("ok", "example.test A is published on all 1 nameservers"),
+    ]
+    assert result["findings"][0]["evidence"] == "expected 203.0.113.5; %s: CNAME www.example.test -> example.test, 192.0.2.10 (TTL 300)" % server.address
+
+
+def test_fail_on_must_do_now_fails_with_the_findings(nameservers, capsys):
+    server = nameservers()
+    records = [{"name": "api", "type": "A", "content": "192.0.2.10"}, {"name": "@", "type": "A", "content": "192.0.2.10"}]
+    result = run(capsys, zone=ZONE, records=records, nameservers=[server.address], fail_on="must_do_now")
+    assert result["failed"] is True
+    assert result["msg"] == "1 DNS finding(s) at or above must_do_now: api.example.test does not resolve"
+    assert result["summary"] == {"must_do_now": 1, "can_wait": 0, "ok": 1}
+    assert len(result["findings"]) == 2
+
+
+def test_fail_on_levels_for_a_ttl_oddity(nameservers, capsys):
+    server = nameservers()
+    records = [{"name": "@", "type": "A", "content": "192.0.2.10", "ttl": 3600}]
+    assert "failed" not in run(capsys, zone=ZONE, records=records, nameservers=[server.address], fail_on="must_do_now")
+    result = run(capsys, zone=ZONE, records=records, nameservers=[server.address], fail_on="can_wait")
+    assert result["failed"] is True
+    assert result["summary"] == {"must_do_now": 0, "can_wait": 1, "ok": 0}
+
+
+def test_a_stale_nameserver_is_found(nameservers, capsys):
+    fresh = nameservers(records=[*RECORDS, ("api.example.test", "A", ["192.0.2.20"])])
+    stale = nameservers()
+    result = run(capsys, zone=ZONE, records=[{"name": "api", "type": "A", "content": "192.0.2.20"}], nameservers=[fresh.address, stale.address])
+    (finding,) = result["findings"]
+    assert finding["title"] == "api.example.test A is not the same on every nameserver"
+    assert finding["evidence"] == "expected 192.0.2.20; %s: 192.0.2.20 (TTL 300); %s: NXDOMAIN" % (fresh.address, stale.address)
+
+
+def test_check_mode_asks_the_same_questions(nameservers, capsys):
+    server = nameservers()
+    result = run(capsys, zone=ZONE, records=[{"name": "api", "type": "A", "content": "192.0.2.10"}], nameservers=[server.address], _ansible_check_mode=True)
+    assert result["changed"] is False
+    assert result["summary"]["must_do_now"] == 1
+    assert server.questions() == [("udp", "api.example.test", "A", False)]
+
+
+def test_wait_follows_propagation_with_backoff(nameservers, capsys):
+    server = nameservers()
+    timer = threading.Timer(1.5, publish, (server, "api.example.test", "A", ["192.0.2.30"]))
+    timer.start()
+    started = time.monotonic()
+    result = run(capsys, zone=ZONE, records=[{"name": "api", "type": "A", "content": "192.0.2.30"}], nameservers=[server.address], wait=True, wait_timeout=20)
+    elapsed = time.monotonic() - started
+    timer.join()
+    assert result["summary"] == {"must_do_now": 0, "can_wait": 0, "ok": 1}
+    # asked at 0 s, 1 s (not yet there), then 3 s: backoff of 1 then 2 seconds
+    assert len(server.questions()) == 3
+    assert 2.5 < elapsed < 6
+
+
+def test_wait_gives_up_at_the_timeout(nameservers, capsys):
+    server = nameservers()
+    started = time.monotonic()
+    records = [{"name": "api", "type": "A", "content": "192.0.2.30"}]
+    result = run(capsys, zone=ZONE, records=records, nameservers=[server.address], wait=True, wait_timeout=2, fail_on="must_do_now")
+    elapsed = time.monotonic() - started
+    assert result["failed"] is True
+    assert 1.9 < elapsed < 4
+    assert len(server.questions()) == 3
+
+
+def test_without_wait_it_asks_once(nameservers, capsys):
+    server = nameservers()
+    run(capsys, zone=ZONE, records=[{"name": "api", "type": "A", "content": "192.0.2.30"}], nameservers=[server.address], wait_timeout=20)
+    assert len(server.questions()) == 1
+
+
+def test_nameservers_come_from_the_zone_ns_records(nameservers, capsys, monkeypatch):
+    authoritative = nameservers()
+    recursive = nameservers(records=[*RECORDS, ("ns1.example.test", "A", ["127.0.0.1"]), ("ns2.example.test", "A", ["127.0.0.1"])])
+
+    class SystemResolver:
+        def __init__(self, configure=True):
+            self.nameservers = ["127.0.0.1"]
+            self.nameserver_ports = {"127.0.0.1": recursive.port}
+            self.port = 53
+
+    parse = _dns.parse_nameserver
+
+    def on_test_port(spec):
+        server = parse(spec)
+        return server if server.is_address else _dns._Server(server.label, server.host, authoritative.port, False)
+
+    monkeypatch.setattr("dns.resolver.Resolver", SystemResolver)
+    monkeypatch.setattr(_dns, "parse_nameserver", on_test_port)
+    result = run(capsys, zone=ZONE, records=[{"name": "@", "type": "A", "content": "192.0.2.10"}])
+    assert result["nameservers"] == ["ns1.example.test", "ns2.example.test"]
+    assert result["findings"][0]["title"] == "example.test A is published on all 2 nameservers"
+    assert ("udp", "example.test", "NS", True) in recursive.questions()
+    assert authoritative.questions() == [("udp", "example.test", "A", False)] * 2
+
+
+def test_a_zone_without_nameservers(nameservers, capsys, monkeypatch):
+    recursive = nameservers()
+
+    class SystemResolver:
+        def __init__(self, configure=True):
+            self.nameservers = ["127.0.0.1"]
+            self.nameserver_ports = {"127.0.0.1": recursive.port}
+            self.port = 53
+
+    monkeypatch.setattr("dns.resolver.Resolver", SystemResolver)
+    result = run(capsys, zone="nowhere.example.test", records=[{"name": "@", "type": "A"}])
+    assert result["nameservers"] == []
+    assert result["findings"] == [
+        {
+            "stage": "domain_routing",
+            "severity": "must_do_now",
+            "title": "nowhere.example.test A could not be checked: nowhere.example.test has no nameservers",
+            "evidence": "the system resolver found no NS records for nowhere.example.test",
+            "fix": "Delegate nowhere.example.test at the registrar to the DNS provider's nameservers (Cloudflare lists them on the zone's overview).",
+        }
+    ]
+
+
+def test_bad_input_fails_before_asking(nameservers, capsys):
+    server = nameservers()
+    result = run(capsys, zone=ZONE, records=[{"name": "www", "type": "MX", "content": "mx.example.test"}], nameservers=[server.address])
+    assert result["failed"] is True
+    assert result["msg"].startswith("records[0] (www): 'mx.example.test' is not a valid MX value")
+    assert server.questions() == []
+    bad_server = run(capsys, zone=ZONE, records=[{"name": "www", "type": "A"}], nameservers=["127.0.0.1:99999"])
+    assert bad_server["msg"] == "nameserver '127.0.0.1:99999': port must be a number from 1 to 65535"
+
+
+def test_values_and_content_are_exclusive(capsys):
+    result = run(capsys, zone=ZONE, records=[{"name": "www", "type": "A", "content": "192.0.2.1", "values": ["192.0.2.1"]}], nameservers=["127.0.0.1:9"])
+    assert result["failed"] is True
+    assert "mutually exclusive: values|content" in result["msg"]
+
+
+def test_missing_dnspython_is_reported(capsys, monkeypatch):
+    monkeypatch.setattr(dns_check, "HAS_DNSPYTHON", False)
+    monkeypatch.setattr(dns_check, "DNSPYTHON_IMPORT_ERROR", "Traceback: No module named 'dns'")
+    result = run(capsys, zone=ZONE, records=[{"name": "www", "type": "A"}])
+    assert result["failed"] is True
+    assert result["msg"].startswith("Failed to import the required Python library (dnspython)")
+
+
+def test_names_in_answers_are_compared_without_case_or_dot(nameservers, capsys):
+    server = nameservers(records=[*RECORDS, ("shout.example.test", "CNAME", ["WWW.EXAMPLE.TEST."])])
+    result = run(capsys, zone=ZONE, records=[{"name": "Shout", "type": "CNAME", "content": "www.Example.Test"}], nameservers=[server.address])
+    assert result["summary"]["ok"] == 1
