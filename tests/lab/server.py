@@ -1,0 +1,76 @@
+# Copyright (c) launchready.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``python -m tests.lab serve``: run the lab in the foreground until SIGTERM or SIGINT.
+
+Binds free ports on 127.0.0.1, then writes ``endpoints.json`` into the state directory (and
+rewrites it when zones come and go); removes it again on a clean stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from tests.lab import config as lab_config
+from tests.lab.api import PREFIX as API_PREFIX
+from tests.lab.api import Api
+from tests.lab.config import ENDPOINTS_FILE, STATE_FILE
+from tests.lab.control import PREFIX as CONTROL_PREFIX
+from tests.lab.control import Control
+from tests.lab.dns_server import DnsServer
+from tests.lab.faults import FaultInjector
+from tests.lab.http_server import LabHTTPServer
+from tests.lab.recorder import Recorder
+from tests.lab.schema import OpenApi
+from tests.lab.state import LabState, write_json_atomic
+
+HOST = "127.0.0.1"
+
+
+def serve(state_dir: Path, config_path: Path | None = None) -> int:
+    config = lab_config.load(config_path)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state = LabState(config, state_dir / STATE_FILE)
+    state.load_or_reset()
+    recorder, faults = Recorder(), FaultInjector()
+
+    dns = DnsServer(state, config["edge"], HOST)
+    dns_port = dns.start()
+    endpoints: dict[str, Any] = {}
+    control = Control(state, recorder, faults, lambda: dict(endpoints, zones=state.zone_ids()))
+    http = LabHTTPServer((HOST, 0), Api(state, OpenApi(), recorder, faults), control)
+    base = "http://%s:%d" % (HOST, http.server_address[1])
+    endpoints.update({
+        "pid": os.getpid(),
+        "api_base_url": base + API_PREFIX,
+        "control_url": base + CONTROL_PREFIX,
+        "dns": {"host": HOST, "port": dns_port},
+        "edge": dict(config["edge"]),
+        "state_file": str(state.state_file),
+    })
+    endpoints_file = state_dir / ENDPOINTS_FILE
+
+    def write_endpoints(current: LabState) -> None:
+        write_json_atomic(endpoints_file, dict(endpoints, zones=current.zone_ids()))
+
+    state.listeners.append(write_endpoints)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_args: stop.set())
+    threading.Thread(target=http.serve_forever, name="lab-http", daemon=True).start()
+    write_endpoints(state)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        http.shutdown()
+        http.server_close()
+        dns.stop()
+        state.save()
+        with contextlib.suppress(OSError):
+            endpoints_file.unlink()
+    return 0

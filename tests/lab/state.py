@@ -1,0 +1,223 @@
+# Copyright (c) launchready.core contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Everything the lab remembers: zones with their records, API tokens, the DNS delay.
+
+One ``LabState`` is shared by the HTTP and DNS servers. Every read and write holds its lock, and
+every change is written to the state file (atomically: a temporary file, fsync, rename) before
+the change is answered, so a restarted lab comes back with the same zones and records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from tests.lab import records
+from tests.lab.config import PLANS
+
+STATE_VERSION = 1
+
+
+def zone_id_for(name: str) -> str:
+    """Zone ids are derived from the name, so a reset or a re-created zone keeps the id tests already know."""
+    return hashlib.sha256(("launchready-lab-zone:" + name).encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ZoneView:
+    """A zone as the DNS server needs it, copied out under the lock."""
+
+    name: str
+    name_servers: tuple[str, ...]
+    serial: int
+    records: tuple[dict[str, Any], ...]
+
+
+class LabState:
+    def __init__(self, config: dict[str, Any], state_file: Path | None = None):
+        self.config = config
+        self.state_file = state_file
+        self.lock = threading.RLock()
+        self.zones: dict[str, dict[str, Any]] = {}
+        self.tokens: list[dict[str, Any]] = []
+        self.dns_delay_ms = 0
+        self.listeners: list[Any] = []
+
+    def load_or_reset(self) -> None:
+        with self.lock:
+            if self.state_file and self.state_file.exists():
+                saved = json.loads(self.state_file.read_text(encoding="utf-8"))
+                self.zones = {zone["name"]: zone for zone in saved["zones"]}
+                self.tokens = saved["tokens"]
+                self.dns_delay_ms = int(saved.get("dns_delay_ms", 0))
+                self._changed(zones=True)
+            else:
+                self.reset()
+
+    def reset(self) -> None:
+        """Back to the configuration's zones (and their records), tokens and DNS delay."""
+        with self.lock:
+            self.zones = {}
+            for zone in self.config["zones"]:
+                self._new_zone(zone["name"], zone["plan"], zone["name_servers"])
+                self._replace_records(zone["name"], zone["records"])
+            self.tokens = [self._new_token(**token) for token in self.config["tokens"]]
+            self.dns_delay_ms = self.config["dns_delay_ms"]
+            self._changed(zones=True)
+
+    # Zones
+
+    def zone_by_id(self, zone_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            return next((zone for zone in self.zones.values() if zone["id"] == zone_id), None)
+
+    def zone_ids(self) -> dict[str, str]:
+        with self.lock:
+            return {name: zone["id"] for name, zone in self.zones.items()}
+
+    def add_zone(self, name: str, plan: str = "free", name_servers: list[str] | None = None) -> dict[str, Any]:
+        name = name.lower().rstrip(".")
+        if not records.valid_hostname(name) or "." not in name:
+            raise ValueError("not a zone name: %r" % name)
+        if plan not in PLANS:
+            raise ValueError("plan must be one of %s" % ", ".join(PLANS))
+        with self.lock:
+            if name in self.zones:
+                raise ValueError("zone %s already exists" % name)
+            zone = self._new_zone(name, plan, name_servers or ["ada.ns.lab.test", "bob.ns.lab.test"])
+            self._changed(zones=True)
+            return zone
+
+    def delete_zone(self, name: str) -> None:
+        with self.lock:
+            if self.zones.pop(name.lower().rstrip("."), None) is None:
+                raise KeyError(name)
+            self._changed(zones=True)
+
+    def _new_zone(self, name: str, plan: str, name_servers: list[str]) -> dict[str, Any]:
+        stamp = records.now()
+        zone = {
+            "id": zone_id_for(name), "name": name, "plan": plan, "name_servers": list(name_servers),
+            "created_on": stamp, "modified_on": stamp, "serial": int(time.time()), "records": {},
+        }
+        self.zones[name] = zone
+        return zone
+
+    # Records
+
+    @contextlib.contextmanager
+    def edit_records(self, zone_id: str, commit: bool = True) -> Iterator[records.RecordSet]:
+        """Work on a copy of a zone's records; it replaces the zone's records only if the block ends without an error."""
+        with self.lock:
+            zone = self.zone_by_id(zone_id)
+            if zone is None:
+                raise KeyError(zone_id)
+            work = records.RecordSet(zone, copy.deepcopy(zone["records"]))
+            yield work
+            if commit:
+                zone["records"] = work.records
+                self._touch(zone)
+                self._changed()
+
+    def list_records(self, zone_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            zone = self.zone_by_id(zone_id)
+            if zone is None:
+                raise KeyError(zone_id)
+            return copy.deepcopy(list(zone["records"].values()))
+
+    def seed_records(self, zone_name: str, seeds: list[Any]) -> list[dict[str, Any]]:
+        """Replace a zone's records with ``seeds`` (control API: no call counted, same validation as the API)."""
+        with self.lock:
+            result = self._replace_records(zone_name, seeds)
+            self._changed()
+            return result
+
+    def _replace_records(self, zone_name: str, seeds: list[Any]) -> list[dict[str, Any]]:
+        zone = self.zones[zone_name]
+        work = records.RecordSet(zone, {})
+        for seed in seeds:
+            work.create(seed, seed=True)
+        zone["records"] = work.records
+        self._touch(zone)
+        return copy.deepcopy(list(work.records.values()))
+
+    def _touch(self, zone: dict[str, Any]) -> None:
+        zone["serial"] += 1
+        zone["modified_on"] = records.now()
+
+    def dns_view(self, qname: str) -> ZoneView | None:
+        """The zone a query name falls in (the longest matching zone name), or None."""
+        qname = qname.lower().rstrip(".")
+        with self.lock:
+            best = None
+            for name, zone in self.zones.items():
+                if (qname == name or qname.endswith("." + name)) and (best is None or len(name) > len(best["name"])):
+                    best = zone
+            if best is None:
+                return None
+            return ZoneView(best["name"], tuple(best["name_servers"]), best["serial"], tuple(copy.deepcopy(list(best["records"].values()))))
+
+    # Tokens
+
+    def add_token(self, value: str, status: str = "active", permissions: list[str] | None = None, zones: list[str] | None = None) -> dict[str, Any]:
+        with self.lock:
+            if any(token["value"] == value for token in self.tokens):
+                raise ValueError("a token with that value already exists")
+            token = self._new_token(value, status, permissions or [], zones or ["*"])
+            self.tokens.append(token)
+            self._changed()
+            return token
+
+    def find_token(self, value: str) -> dict[str, Any] | None:
+        with self.lock:
+            return next((token for token in self.tokens if token["value"] == value), None)
+
+    @staticmethod
+    def _new_token(value: str, status: str, permissions: list[str], zones: list[str]) -> dict[str, Any]:
+        return {"id": records.new_id(), "value": value, "status": status, "permissions": list(permissions), "zones": list(zones)}
+
+    def set_dns_delay(self, milliseconds: int) -> None:
+        with self.lock:
+            self.dns_delay_ms = max(0, int(milliseconds))
+            self._changed()
+
+    # Persistence
+
+    def _changed(self, zones: bool = False) -> None:
+        self.save()
+        if zones:
+            for listener in self.listeners:
+                listener(self)
+
+    def save(self) -> None:
+        if self.state_file is None:
+            return
+        with self.lock:
+            data = {"version": STATE_VERSION, "zones": list(self.zones.values()), "tokens": self.tokens, "dns_delay_ms": self.dns_delay_ms}
+            write_json_atomic(self.state_file, data)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that a reader (or a crash) sees either the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
