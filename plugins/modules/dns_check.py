@@ -113,7 +113,7 @@ options:
 requirements:
   - dnspython >= 2.6 (on the controller)
 notes:
-  - Runs where the task runs; use C(delegate_to: localhost) or a C(localhost) play.
+  - "Runs where the task runs; use C(delegate_to: localhost) or a C(localhost) play."
 seealso:
   - module: launchready.core.cloudflare_dns_records
 """
@@ -327,7 +327,13 @@ def describe(answer: Answer) -> str:
 
 
 # How one nameserver's answers compare with an expectation.
-RIGHT, WRONG, MISSING, UNANSWERED, PRESENT, LOOP, TTL = "right", "wrong", "missing", "unanswered", "present", "loop", "ttl"
+RIGHT = "right"
+WRONG = "wrong"
+MISSING = "missing"
+UNANSWERED = "unanswered"
+PRESENT = "present"
+LOOP = "loop"
+TTL = "ttl"
 
 
 def judge(expectation: Expectation, answers: list[Answer]) -> str:
@@ -431,7 +437,7 @@ async def check_once(zone: str, expectations: list[Expectation], resolvers: dict
 
     questions = [(index, server, rdtype) for index, exp in enumerate(expectations) for server in resolvers for rdtype in exp.rdtypes]
     answers = await asyncio.gather(*(ask(resolvers[server], expectations[index].name, rdtype) for index, server, rdtype in questions))
-    observed: list[dict[str, list[Answer]]] = [{server: [] for server in resolvers} for _ in expectations]
+    observed: list[dict[str, list[Answer]]] = [{server: [] for server in resolvers} for _expectation in expectations]
     for (index, server, _rdtype), answer in zip(questions, answers, strict=True):
         observed[index][server].append(answer)
     return [evaluate(zone, expectation, observed[index]) for index, expectation in enumerate(expectations)]
