@@ -237,6 +237,8 @@ def _same_content(one: dict[str, Any], other: dict[str, Any]) -> bool:
 def _content_fields(record_type: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """``content`` (and ``priority``/``data``) for one record type, checked the way Cloudflare checks them."""
     content = body.get("content")
+    if content is not None and not isinstance(content, str):
+        raise ApiError(400, errors.INVALID_BODY, "Request body is invalid.", pointer="/content")
     if record_type == "A":
         try:
             return {"content": str(ipaddress.IPv4Address(content if isinstance(content, str) else ""))}

@@ -162,9 +162,8 @@ class OpenApi:
             self._validators[(pointer, formats)] = validator
         messages = []
         for error in validator.iter_errors(instance):
-            for detail in _details(error):
-                where = "/" + "/".join(str(part) for part in detail.absolute_path)
-                message = detail.message if len(detail.message) <= _MAX_MESSAGE else detail.message[:_MAX_MESSAGE] + "..."
+            for where, message in _details(error):
+                message = message if len(message) <= _MAX_MESSAGE else message[:_MAX_MESSAGE] + "..."
                 messages.append("at %s: %s" % (where, message))
         return messages
 
@@ -177,16 +176,25 @@ class OpenApi:
         return node
 
 
-def _details(error: ValidationError) -> list[ValidationError]:
-    """The errors worth showing for one failure: inside a oneOf/anyOf, those of the one branch whose ``type`` matched."""
+def _details(error: ValidationError) -> list[tuple[str, str]]:
+    """(where, what) for one failure; inside a oneOf/anyOf, the errors of the branch whose ``type`` matched."""
     if error.validator in ("oneOf", "anyOf") and error.context:
         branches: dict[Any, list[ValidationError]] = {}
         for sub in error.context:
             branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-        matching = [subs for subs in branches.values() if not any(list(sub.relative_path) == ["type"] for sub in subs)]
+        type_errors = [sub for subs in branches.values() for sub in subs if list(sub.relative_path) == ["type"]]
+        matching = [subs for subs in branches.values() if not any(sub in type_errors for sub in subs)]
         if len(matching) == 1:
             return [detail for sub in matching[0] for detail in _details(sub)]
-    return [error]
+        if not matching and type_errors and all(sub.validator == "enum" for sub in type_errors):
+            allowed = sorted({str(value) for sub in type_errors for value in sub.validator_value})
+            where = _where(type_errors[0])
+            return [(where, "%r is not one of the types %s" % (type_errors[0].instance, ", ".join(allowed)))]
+    return [(_where(error), error.message)]
+
+
+def _where(error: ValidationError) -> str:
+    return "/" + "/".join(str(part) for part in error.absolute_path)
 
 
 def _coerce(value: str, schema: dict[str, Any]) -> Any:
