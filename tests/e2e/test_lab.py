@@ -18,7 +18,7 @@ import dns.rdatatype
 import httpx
 import pytest
 
-from tests.lab.client import Lab
+from tests.lab.client import Lab, LabError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALL_DNS = ["zone:read", "dns_records:read", "dns_records:edit"]
@@ -520,7 +520,7 @@ def test_reset_returns_to_the_configured_zones(tmp_path: Path):
         own.seed_records("configured.test", [{"type": "A", "name": "x", "content": "192.0.2.1", "ttl": 1}])
         own.reset()
         assert own.records("configured.test") == []
-        with pytest.raises(Exception, match="no zone extra.test"):
+        with pytest.raises(LabError, match=r"no zone extra\.test"):
             own.zone_id("extra.test")
     finally:
         own.stop()

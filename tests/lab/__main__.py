@@ -21,13 +21,15 @@ def main(argv: list[str] | None = None) -> int:
                        ("status", "print the endpoints of the running lab; exit 1 if it is down"),
                        ("serve", "run the lab in the foreground (what `up` starts)")):
         command = commands.add_parser(name, help=text)
-        command.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="where state.json, endpoints.json and lab.log live (default: %(default)s)")
+        command.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                             help="where state.json, endpoints.json and lab.log live (default: %(default)s)")
         if name in ("up", "serve"):
             command.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="zones and tokens to start with (default: %(default)s)")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
-        from tests.lab.server import serve  # pylint: disable=import-outside-toplevel (only this command needs the servers)
+        # Imported here: only this command needs the servers (and jsonschema, dnspython).
+        from tests.lab.server import serve  # pylint: disable=import-outside-toplevel
 
         return serve(args.state_dir.resolve(), args.config.resolve())
     if args.command == "up":

@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qs
 
 from tests.lab import api_dns, api_zones, auth, errors

@@ -8,7 +8,8 @@ The record rules themselves (what is valid, what conflicts) live in records.py.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tests.lab import errors, records
 from tests.lab.errors import ApiError, envelope
@@ -62,9 +63,9 @@ def _tag_checks(ctx: Context) -> list[Check]:
         else:
             checks.append(lambda record, name=name: name in tags(record))
     for raw in ctx.query.get("tag.present", []):
-        checks.append(lambda record, name=raw.lower(): name in tags(record))
+        checks.append(lambda record, name=raw: name.lower() in tags(record))
     for raw in ctx.query.get("tag.absent", []):
-        checks.append(lambda record, name=raw.lower(): name not in tags(record))
+        checks.append(lambda record, name=raw: name.lower() not in tags(record))
     for suffix, test in ((".exact", str.__eq__), (".contains", lambda have, want: want in have),
                          (".startswith", str.startswith), (".endswith", str.endswith)):
         for raw in ctx.query.get("tag" + suffix, []):
@@ -155,7 +156,8 @@ def batch(ctx: Context) -> Reply:
     limit = records.BATCH_LIMITS[ctx.zone["plan"]]
     if size > limit:
         # No public trace of the code Cloudflare uses here; 1004 (DNS validation) is the closest documented one.
-        raise errors.validation_error(errors.DNS_VALIDATION, "A batch can change at most %d records on a %s zone; this one has %d." % (limit, ctx.zone["plan"], size))
+        message = "A batch can change at most %d records on a %s zone; this one has %d." % (limit, ctx.zone["plan"], size)
+        raise errors.validation_error(errors.DNS_VALIDATION, message)
     result: dict[str, list[dict[str, Any]]] = {key: [] for key in BATCH_KEYS}
     with ctx.state.edit_records(ctx.zone["id"], commit=not ctx.dry_run) as zone_records:
         for key in BATCH_KEYS:

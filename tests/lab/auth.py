@@ -11,7 +11,8 @@ legacy X-Auth-Email/X-Auth-Key pair is answered as a malformed key.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tests.lab import errors
 from tests.lab.errors import ApiError
@@ -28,7 +29,7 @@ def authenticate(headers: Mapping[str, str], state: LabState) -> dict[str, Any]:
             raise ApiError(400, errors.INVALID_HEADERS, "Invalid request headers",
                            chain=[{"code": 6103, "message": "Invalid format for X-Auth-Key header"}])
         raise ApiError(400, errors.MISSING_AUTH, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
-    scheme, _, value = authorization.strip().partition(" ")
+    scheme, _space, value = authorization.strip().partition(" ")
     value = value.strip()
     if scheme != "Bearer" or not _TOKEN.match(value):
         raise ApiError(400, errors.INVALID_HEADERS, "Invalid request headers",
@@ -40,7 +41,7 @@ def authenticate(headers: Mapping[str, str], state: LabState) -> dict[str, Any]:
 
 
 def has_permission(token: dict[str, Any], permission: str) -> bool:
-    resource, _, level = permission.partition(":")
+    resource, _colon, level = permission.partition(":")
     granted = set(token["permissions"])
     return permission in granted or (level == "read" and resource + ":edit" in granted)
 

@@ -18,7 +18,8 @@ JSON in and out, no authentication, never schema-checked, never counted as an AP
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tests.lab import faults as fault_rules
 from tests.lab.api import HttpAnswer

@@ -139,7 +139,7 @@ class Resolver:
 
     def soa(self) -> dns.rrset.RRset:
         mname = _dotted(self.view.name_servers[0]) if self.view.name_servers else "ns." + self.origin + "."
-        text = "%s hostmaster.%s. %d %d %d %d %d" % ((mname, self.origin, self.view.serial % 2 ** 32) + SOA_TIMERS)
+        text = "%s hostmaster.%s. %d %d %d %d %d" % ((mname, self.origin, self.view.serial % 2 ** 32, *SOA_TIMERS))
         return dns.rrset.from_text(self.origin + ".", SOA_TTL, IN, "SOA", text)
 
     def lookup(self, name: str) -> list[dict[str, Any]] | None:

@@ -91,7 +91,7 @@ class ApiError(Exception):
         return self
 
     def body(self) -> dict[str, Any]:
-        return failure([self.error] + self.extra_errors)
+        return failure([self.error, *self.extra_errors])
 
 
 def validation_error(code: int, message: str) -> ApiError:

@@ -48,7 +48,7 @@ def alive(pid: int) -> bool:
 
 def answers(endpoints: dict[str, Any], timeout: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(endpoints["control_url"] + "/health", timeout=timeout) as response:  # noqa: S310 (loopback URL we wrote)
+        with urllib.request.urlopen(endpoints["control_url"] + "/health", timeout=timeout) as response:
             return response.status == 200
     except (OSError, KeyError, ValueError):
         return False
@@ -76,7 +76,7 @@ def start(state_dir: Path, config_path: Path | None = None) -> tuple[dict[str, A
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "tests.lab", "serve", "--state-dir", str(state_dir), "--config", str(config_path)]
     with open(state_dir / LOG_FILE, "ab") as log:
-        child = subprocess.Popen(command, cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,  # noqa: S603
+        child = subprocess.Popen(command, cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                  start_new_session=True)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

@@ -12,8 +12,9 @@ route, checked the permission and validated the request against the OpenAPI docu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from tests.lab.errors import ApiError
 from tests.lab.state import LabState
