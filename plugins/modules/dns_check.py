@@ -382,7 +382,7 @@ def evaluate(zone: str, expectation: Expectation, observed: dict[str, list[Answe
         if expectation.absent:
             title = "%s does not resolve, as intended" % name if expectation.rdtype is None else "%s has no %s record, as intended" % (name, expectation.rdtype)
         else:
-            title = "%s is published on all %d nameservers" % (label, count)
+            title = "%s is published on %s" % (label, "its nameserver" if count == 1 else "all %d nameservers" % count)
         return Finding(STAGE, OK, title, evidence)
     if LOOP in kinds:
         return problem("%s is a CNAME loop" % name, "Point one of the CNAMEs in the chain at a name that resolves, in zone %s." % zone)
