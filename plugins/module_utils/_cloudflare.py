@@ -132,12 +132,12 @@ class CloudflareClient:
         self.retries = max(0, int(retries))
         self.api_calls = 0
         self.pages = 0
-        self._sleep = sleep or type(self).sleep
+        self._sleep = sleep if sleep is not None else type(self).sleep
         self._http = httpx.Client(
             base_url=api_base_url.rstrip("/"),
             headers={"Authorization": "Bearer " + token, "Accept": "application/json", "User-Agent": USER_AGENT},
             timeout=timeout,
-            transport=transport or type(self).transport,
+            transport=transport if transport is not None else type(self).transport,
         )
 
     @classmethod

@@ -6,7 +6,7 @@ Pure Python, no I/O. The flow is::
 
     entries = parse_entries(module.params["records"])      # input checks, no zone needed
     desired = bind(entries, zone_name)                     # names made absolute, set checks
-    plan = make_plan(desired, listed_records, zone_name, prune=..., ...)
+    plan = make_plan(desired, listed_records, prune=..., ...)   # creates, updates, deletes
     for batch in plan.batches(batch_limit(zone_plan)):     # one POST .../dns_records/batch each
         ...
 
@@ -307,8 +307,8 @@ def _data_value(rtype: str, content, priority, data) -> Value:
             _int(data["port"], "SRV port", 0, 65535),
             _hostname(data["target"], "SRV target"),
         )
-        sent = dict(zip(known, values))
-        return Value(("SRV",) + values, "%d %d %d %s" % values, {"data": sent})
+        sent = dict(zip(known, values, strict=True))
+        return Value(("SRV", *values), "%d %d %d %s" % values, {"data": sent})
     extra = sorted(set(data) - {"flags", "tag", "value"})
     if extra:
         raise ValueError("unknown CAA data keys: %s (use flags, tag, value)" % ", ".join(extra))
@@ -327,10 +327,10 @@ def _parse_data_content(rtype: str, content: str, priority) -> dict:
     parts = content.split(None, 2 if rtype == "CAA" else 3)
     if rtype == "SRV":
         if len(parts) == 3 and priority is not None:
-            parts = [priority] + parts
+            parts = [priority, *parts]
         if len(parts) != 4:
             raise ValueError("SRV content must read 'priority weight port target', not %r" % content)
-        return dict(zip(("priority", "weight", "port", "target"), parts))
+        return dict(zip(("priority", "weight", "port", "target"), parts, strict=True))
     if len(parts) != 3:
         raise ValueError("CAA content must read 'flags tag \"value\"', not %r" % content)
     return {"flags": parts[0], "tag": parts[1], "value": parts[2]}
@@ -379,7 +379,7 @@ class Record:
         return "%s %s %s" % (self.type, self.name, self.value.text)
 
     def compact(self, with_id: bool = True) -> dict:
-        result = {"name": self.name, "type": self.type, "value": self.value.text, "ttl": self.ttl, "proxied": bool(self.proxied)}
+        result: dict = {"name": self.name, "type": self.type, "value": self.value.text, "ttl": self.ttl, "proxied": bool(self.proxied)}
         if self.comment:
             result["comment"] = self.comment
         if self.tags:
@@ -541,15 +541,15 @@ def bind(entries: list[Entry], zone: str | None) -> Desired:
         for value in entry.values or []:
             twin = next((r for r in records if r.value.key == value.key), None)
             if twin is not None:
-                raise RecordError("records[%d] and records[%d] both ask for %s %s %s" % (twin.index, entry.index, entry.type, name, value.text))
+                raise RecordError("records[%s] and records[%d] both ask for %s %s %s" % (twin.index, entry.index, entry.type, name, value.text))
             records.append(Record(name, entry.type, value, entry.ttl, entry.proxied, entry.comment, entry.tags, index=entry.index))
     for key, removals in desired.absent.items():
-        for entry, value in removals:
+        for entry, removal in removals:
             wanted = desired.present.get(key, [])
-            clash = [r for r in wanted if value is None or r.value.key == value.key]
+            clash = [r for r in wanted if removal is None or r.value.key == removal.key]
             if clash:
                 raise RecordError(
-                    "%s asks to remove what records[%d] asks to keep (%s)" % (entry.where(), clash[0].index, clash[0].label())
+                    "%s asks to remove what records[%s] asks to keep (%s)" % (entry.where(), clash[0].index, clash[0].label())
                 )
     _check_cname(desired)
     return desired
@@ -562,11 +562,11 @@ def _check_cname(desired: Desired) -> None:
     for name, records in sorted(by_name.items()):
         cnames = [r for r in records if r.type == "CNAME"]
         if len(cnames) > 1:
-            raise RecordError("records[%d] and records[%d]: %s can have only one CNAME" % (cnames[0].index, cnames[1].index, name))
+            raise RecordError("records[%s] and records[%s]: %s can have only one CNAME" % (cnames[0].index, cnames[1].index, name))
         others = [r for r in records if r.type != "CNAME"]
         if cnames and others:
             raise RecordError(
-                "records[%d]: a CNAME at %s cannot sit beside other records, and records[%d] puts a %s record there"
+                "records[%s]: a CNAME at %s cannot sit beside other records, and records[%s] puts a %s record there"
                 % (cnames[0].index, name, others[0].index, others[0].type)
             )
 
@@ -583,7 +583,7 @@ class Create:
 
     def body(self) -> dict:
         record = self.record
-        body = {"type": record.type, "name": record.name, "ttl": record.ttl}
+        body: dict = {"type": record.type, "name": record.name, "ttl": record.ttl}
         body.update(record.value.fields)
         if record.proxied is not None:
             body["proxied"] = record.proxied
@@ -645,7 +645,7 @@ class Batch:
 
     def record_answer(self, result: dict) -> None:
         """Give the records this batch created the ids the API answered with (same order as sent)."""
-        for create, answer in zip(self.posts, (result or {}).get("posts") or []):
+        for create, answer in zip(self.posts, (result or {}).get("posts") or [], strict=False):
             if isinstance(answer, dict) and answer.get("id"):
                 create.record.id = answer["id"]
 
@@ -687,7 +687,7 @@ class Plan:
 
     def as_dict(self, limit: int | None = None) -> dict:
         """The plan as the module returns it: every change with names, types and values."""
-        result = {
+        result: dict = {
             "creates": [c.record.compact() for c in self.creates],
             "updates": [
                 {
@@ -809,7 +809,7 @@ def _plan_set(plan: Plan, wanted: list[Record], listed: list[Record]) -> None:
             continue
         spare.remove(match)
         _update(plan, record, match)
-    for record, old in zip(missing, spare):
+    for record, old in zip(missing, spare, strict=False):  # the shorter list is all paired
         _update(plan, record, old)
     for record in missing[len(spare):]:
         proxied = record.proxied
@@ -856,7 +856,7 @@ def _ignored_ttl_warnings(desired: Desired, existing: dict) -> list[str]:
             old = listed.get(record.value.key)
             if record.proxied is None and record.ttl not in (None, TTL_AUTO) and old is not None and old.proxied:
                 warnings.append(
-                    "records[%d]: ttl %d is ignored because %s is proxied (Cloudflare keeps proxied records at TTL auto)"
+                    "records[%s]: ttl %s is ignored because %s is proxied (Cloudflare keeps proxied records at TTL auto)"
                     % (record.index, record.ttl, record.label())
                 )
     return warnings
@@ -886,7 +886,7 @@ def _check_cname_conflicts(plan: Plan, existing: dict) -> None:
         clash = [r for r in neighbours if record.type == "CNAME" or r.type == "CNAME"]
         if clash:
             raise RecordError(
-                "records[%d]: cannot add %s: %s already has %s, which the list does not manage; "
+                "records[%s]: cannot add %s: %s already has %s, which the list does not manage; "
                 "a CNAME cannot sit beside other records. Remove it with state: absent, or use prune."
                 % (record.index, record.label(), record.name, clash[0].label())
             )

@@ -233,7 +233,9 @@ EXAMPLES = r"""
 
     - name: Show what changed
       ansible.builtin.debug:
-        msg: "{{ dns.plan.creates | length }} created, {{ dns.plan.updates | length }} updated, {{ dns.plan.deletes | length }} deleted in {{ dns.api_calls }} API calls"
+        msg: >-
+          {{ dns.plan.creates | length }} created, {{ dns.plan.updates | length }} updated,
+          {{ dns.plan.deletes | length }} deleted in {{ dns.api_calls }} API calls
 """
 
 RETURN = r"""
@@ -293,15 +295,15 @@ api_calls:
   sample: 3
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.launchready.core.plugins.module_utils._cloudflare import (
+from ansible_collections.launchready.core.plugins.module_utils._cloudflare import (  # noqa: E402
     CloudflareClient,
     CloudflareError,
     cloudflare_argument_spec,
     is_zone_id,
 )
-from ansible_collections.launchready.core.plugins.module_utils._records import (
+from ansible_collections.launchready.core.plugins.module_utils._records import (  # noqa: E402
     DEFAULT_BATCH_LIMIT,
     RecordError,
     batch_limit,

@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-
 from ansible.module_utils import basic
 
 from ansible_collections.launchready.core.plugins.module_utils._cloudflare import PER_PAGE_DNS_RECORDS, PER_PAGE_ZONES, CloudflareClient
