@@ -18,6 +18,7 @@ import dns.rdatatype
 import httpx
 import pytest
 
+from tests.lab import process
 from tests.lab.client import Lab, LabError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -544,3 +545,14 @@ def test_command_line_up_status_down(tmp_path: Path):
     assert down.stdout.strip() == "stopped"
     assert run("status").returncode == 1
     assert not (state_dir / "endpoints.json").exists()
+
+
+def test_a_lab_started_from_python_stops_when_its_owner_exits(tmp_path: Path):
+    script = "from tests.lab.client import Lab; print(Lab.start(%r).pid)" % str(tmp_path / "orphan")
+    owner = subprocess.run([sys.executable, "-c", script], cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=60, check=True)
+    pid = int(owner.stdout.strip())
+    deadline = time.monotonic() + 10
+    while process.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not process.alive(pid)
+    assert not (tmp_path / "orphan" / "endpoints.json").exists()

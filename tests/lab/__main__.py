@@ -25,13 +25,15 @@ def main(argv: list[str] | None = None) -> int:
                              help="where state.json, endpoints.json and lab.log live (default: %(default)s)")
         if name in ("up", "serve"):
             command.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="zones and tokens to start with (default: %(default)s)")
+        if name == "serve":
+            command.add_argument("--exit-with-pid", type=int, help="stop when this process is gone")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
         # Imported here: only this command needs the servers (and jsonschema, dnspython).
         from tests.lab.server import serve  # pylint: disable=import-outside-toplevel
 
-        return serve(args.state_dir.resolve(), args.config.resolve())
+        return serve(args.state_dir.resolve(), args.config.resolve(), args.exit_with_pid)
     if args.command == "up":
         try:
             endpoints, _child = process.start(args.state_dir, args.config)

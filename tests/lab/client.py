@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import urllib.error
@@ -49,7 +50,8 @@ class Lab:
         """Start a lab on ``state_dir`` (or attach to the one already running there).
 
         ``config`` is a config file, a config as a dict (written to ``state_dir/config.json``),
-        or None for tests/lab/config.json.
+        or None for tests/lab/config.json. A lab started here stops by itself when this process
+        ends (``python -m tests.lab up`` starts one that stays).
         """
         state_dir = Path(state_dir).resolve()
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -58,7 +60,7 @@ class Lab:
             path.write_text(json.dumps(config, indent=2), encoding="utf-8")
             config = path
         config_path = Path(config).resolve() if config else DEFAULT_CONFIG
-        endpoints, child = process.start(state_dir, config_path)
+        endpoints, child = process.start(state_dir, config_path, owner_pid=os.getpid())
         return cls(state_dir, endpoints, child, config_path)
 
     @classmethod
@@ -76,7 +78,7 @@ class Lab:
     def restart(self) -> None:
         """Stop and start again on the same state directory: zones, records and tokens survive; ports change."""
         self.stop()
-        endpoints, self._child = process.start(self.state_dir, self.config)
+        endpoints, self._child = process.start(self.state_dir, self.config, owner_pid=os.getpid())
         self._load(endpoints)
 
     # Control API

@@ -62,8 +62,11 @@ def running(state_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-def start(state_dir: Path, config_path: Path | None = None) -> tuple[dict[str, Any], subprocess.Popen | None]:
-    """Start the lab in the background (or find it already running); returns its endpoints and the child, if started."""
+def start(state_dir: Path, config_path: Path | None = None, owner_pid: int | None = None) -> tuple[dict[str, Any], subprocess.Popen | None]:
+    """Start the lab in the background (or find it already running); returns its endpoints and the child, if started.
+
+    With ``owner_pid`` the lab stops by itself once that process is gone.
+    """
     state_dir = state_dir.resolve()
     existing = running(state_dir)
     if existing:
@@ -75,6 +78,8 @@ def start(state_dir: Path, config_path: Path | None = None) -> tuple[dict[str, A
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "tests.lab", "serve", "--state-dir", str(state_dir), "--config", str(config_path)]
+    if owner_pid is not None:
+        command += ["--exit-with-pid", str(owner_pid)]
     with open(state_dir / LOG_FILE, "ab") as log:
         child = subprocess.Popen(command, cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                  start_new_session=True)

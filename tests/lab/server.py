@@ -2,6 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """``python -m tests.lab serve``: run the lab in the foreground until SIGTERM or SIGINT.
 
+With ``--exit-with-pid PID`` it also stops when that process is gone, so a test run that dies
+does not leave its lab behind.
+
 Binds free ports on 127.0.0.1, then writes ``endpoints.json`` into the state directory (and
 rewrites it when zones come and go); removes it again on a clean stop.
 """
@@ -24,6 +27,7 @@ from tests.lab.control import Control
 from tests.lab.dns_server import DnsServer
 from tests.lab.faults import FaultInjector
 from tests.lab.http_server import LabHTTPServer
+from tests.lab.process import alive
 from tests.lab.recorder import Recorder
 from tests.lab.schema import OpenApi
 from tests.lab.state import LabState, write_json_atomic
@@ -31,7 +35,8 @@ from tests.lab.state import LabState, write_json_atomic
 HOST = "127.0.0.1"
 
 
-def serve(state_dir: Path, config_path: Path | None = None) -> int:
+def serve(state_dir: Path, config_path: Path | None = None, owner_pid: int | None = None) -> int:
+    """Serve until SIGTERM/SIGINT, or until process ``owner_pid`` (when given) is gone."""
     config = lab_config.load(config_path)
     state_dir.mkdir(parents=True, exist_ok=True)
     state = LabState(config, state_dir / STATE_FILE)
@@ -65,7 +70,8 @@ def serve(state_dir: Path, config_path: Path | None = None) -> int:
     write_endpoints(state)
     try:
         while not stop.wait(0.5):
-            pass
+            if owner_pid is not None and not alive(owner_pid):
+                break
     finally:
         http.shutdown()
         http.server_close()
