@@ -71,10 +71,6 @@ class Answer:
     # Why there is no plain answer (timeout, connection refused, CNAME loop, referral); empty otherwise.
     error: str = ""
 
-    @property
-    def resolved(self) -> bool:
-        return self.rcode == NOERROR and bool(self.values)
-
 
 @dataclass(frozen=True)
 class _Server:
@@ -150,7 +146,7 @@ def normalize_value(rdtype: str, text: str) -> str:
 
 def _rdtype(rdtype: str) -> dns.rdatatype.RdataType:
     try:
-        return dns.rdatatype.from_text(rdtype.upper())
+        return dns.rdatatype.from_text(rdtype.strip().upper())
     except dns.rdatatype.UnknownRdatatype as exc:
         raise DnsConfigError("unknown record type %r" % rdtype) from exc
 
@@ -160,6 +156,16 @@ def _name(name: str) -> dns.name.Name:
         return dns.name.from_text(name.strip() or ".")
     except (dns.exception.DNSException, UnicodeError) as exc:
         raise DnsConfigError("%r is not a valid domain name: %s" % (name, exc)) from exc
+
+
+def normalize_rdtype(rdtype: str) -> str:
+    """A record type in its canonical spelling (``"aaaa"`` -> ``"AAAA"``); DnsConfigError when there is no such type."""
+    return dns.rdatatype.to_text(_rdtype(rdtype))
+
+
+def normalize_name(name: str) -> str:
+    """A name as ``Answer.name`` gives it (lowercase, no trailing dot, IDNA-encoded); DnsConfigError when it is not a name."""
+    return name_text(_name(name))
 
 
 class AsyncResolver:

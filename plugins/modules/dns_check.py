@@ -229,6 +229,8 @@ from ansible_collections.launchready.core.plugins.module_utils._dns import (  # 
     AsyncResolver,
     DnsConfigError,
     authoritative_nameservers,
+    normalize_name,
+    normalize_rdtype,
     normalize_value,
 )
 from ansible_collections.launchready.core.plugins.module_utils._findings import (  # noqa: E402
@@ -284,7 +286,11 @@ def build_expectations(zone: str, records: list[dict]) -> list[Expectation]:
     expectations = []
     for index, record in enumerate(records):
         where = "records[%d] (%s)" % (index, record["name"])
-        rdtype = record["type"].upper() if record.get("type") else None
+        try:
+            name = normalize_name(absolute_name(zone, record["name"]))
+            rdtype = normalize_rdtype(record["type"]) if record.get("type") else None
+        except DnsConfigError as exc:
+            raise DnsConfigError("%s: %s" % (where, exc)) from exc
         values = record["values"] if record.get("values") is not None else None
         if record.get("content") is not None:
             values = [record["content"]]
@@ -300,7 +306,7 @@ def build_expectations(zone: str, records: list[dict]) -> list[Expectation]:
             raise DnsConfigError("%s: values is empty; leave it out to only require that the record resolves" % where)
         expectations.append(
             Expectation(
-                name=absolute_name(zone, record["name"]),
+                name=name,
                 rdtype=rdtype,
                 values=normalised,
                 absent=record["absent"],

@@ -28,6 +28,8 @@ from ansible_collections.launchready.core.plugins.module_utils._dns import (
     AsyncResolver,
     DnsConfigError,
     authoritative_nameservers,
+    normalize_name,
+    normalize_rdtype,
     normalize_value,
     parse_nameserver,
 )
@@ -230,7 +232,6 @@ def test_nxdomain_and_nodata_are_told_apart(responder):
     nodata = query([server.address], "txt-only.example.test", "A")
     assert (missing.rcode, missing.values, missing.ttl) == (NXDOMAIN, [], None)
     assert (nodata.rcode, nodata.values, nodata.ttl, nodata.error) == (NOERROR, [], None, "")
-    assert not nodata.resolved
 
 
 def test_cname_chain_given_in_one_response(responder):
@@ -412,6 +413,16 @@ def test_normalize_value(rdtype, text, expected):
 def test_normalize_value_rejects(rdtype, text):
     with pytest.raises(DnsConfigError):
         normalize_value(rdtype, text)
+
+
+def test_normalize_name_and_type():
+    assert normalize_name("WWW.Example.Test.") == "www.example.test"
+    assert normalize_name("bücher.example") == "xn--bcher-kva.example"
+    assert normalize_rdtype(" aaaa") == "AAAA"
+    with pytest.raises(DnsConfigError, match="not a valid domain name"):
+        normalize_name("a..b")
+    with pytest.raises(DnsConfigError, match="unknown record type 'AX'"):
+        normalize_rdtype("AX")
 
 
 def test_bad_name_or_type_raise_config_errors():

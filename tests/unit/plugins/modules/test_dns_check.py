@@ -76,6 +76,8 @@ def test_build_expectations_normalises_values():
     "bad, message",
     [
         (record("www"), r"records\[1\] \(www\): type is required unless absent is true"),
+        (record("www", "AX"), r"records\[1\] \(www\): unknown record type 'AX'"),
+        (record("a..b", "A"), r"records\[1\] \(a..b\): 'a..b.example.test' is not a valid domain name"),
         (record("www", "A", values=["not-an-ip"]), r"records\[1\] \(www\): 'not-an-ip' is not a valid A value"),
         (record("www", "A", values=[]), r"records\[1\] \(www\): values is empty"),
         (record("old", "A", values=["192.0.2.1"], absent=True), r"records\[1\] \(old\): a record that must be absent takes no values"),
