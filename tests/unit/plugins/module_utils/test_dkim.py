@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import base64
-from functools import lru_cache
+from functools import cache
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -15,7 +15,7 @@ from ansible_collections.launchready.core.plugins.module_utils import _dkim
 from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, MUST_DO_NOW, OK
 
 
-@lru_cache(maxsize=None)
+@cache
 def rsa_key(bits: int = 2048):
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 

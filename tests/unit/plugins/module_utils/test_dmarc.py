@@ -192,7 +192,7 @@ def test_org_domain_is_the_shortest_with_a_record():
 
 def test_org_domain_below_a_psd():
     # RFC 9989 section 4.10.2, second example: only _dmarc.com with psd=y
-    steps, org = _walk({"com": ["v=DMARC1; p=reject; psd=y"]}, "a.mail.example.com")
+    _steps, org = _walk({"com": ["v=DMARC1; p=reject; psd=y"]}, "a.mail.example.com")
     assert org == "example.com"
 
 
