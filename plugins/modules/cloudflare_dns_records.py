@@ -21,7 +21,7 @@ description:
     (O(prune_threshold)) is refused unless O(force=true).
   - Cloudflare applies each batch in one transaction, so a batch that fails leaves the zone as it was before that batch.
 author:
-  - launchready.core contributors
+  - launchready.core maintainers (@launchready)
 extends_documentation_fragment:
   - launchready.core.cloudflare
   - ansible.builtin.action_common_attributes
