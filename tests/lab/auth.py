@@ -5,20 +5,19 @@
 Permissions are written ``<resource>:read`` / ``<resource>:edit`` (``zone:read``,
 ``dns_records:edit``, ...); ``edit`` includes ``read``. A token reaches the zones listed in its
 ``zones`` (``*`` for all). Only API tokens (``Authorization: Bearer``) are supported; the
-legacy X-Auth-Email/X-Auth-Key pair is answered as a malformed key.
+legacy X-Auth-Email/X-Auth-Key pair is answered as a malformed key. A token value is 16 to 128
+letters, digits, ``-`` or ``_`` (config.TOKEN_PATTERN); anything else is a malformed header.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from tests.lab import errors
+from tests.lab.config import TOKEN_PATTERN
 from tests.lab.errors import ApiError
 from tests.lab.state import LabState
-
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 
 
 def authenticate(headers: Mapping[str, str], state: LabState) -> dict[str, Any]:
@@ -31,7 +30,7 @@ def authenticate(headers: Mapping[str, str], state: LabState) -> dict[str, Any]:
         raise ApiError(400, errors.MISSING_AUTH, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
     scheme, _space, value = authorization.strip().partition(" ")
     value = value.strip()
-    if scheme != "Bearer" or not _TOKEN.match(value):
+    if scheme != "Bearer" or not TOKEN_PATTERN.match(value):
         raise ApiError(400, errors.INVALID_HEADERS, "Invalid request headers",
                        chain=[{"code": errors.INVALID_AUTHORIZATION_FORMAT, "message": "Invalid format for Authorization header"}])
     token = state.find_token(value)

@@ -16,6 +16,7 @@ Shape (JSON)::
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ LOG_FILE = "lab.log"
 PLANS = ("free", "pro", "business", "enterprise")
 DEFAULT_NAME_SERVERS = ["ada.ns.lab.test", "bob.ns.lab.test"]
 DEFAULT_EDGE = {"ipv4": "127.0.0.1", "ipv6": "::1"}
+# What the lab accepts as an API token (Cloudflare's own are 40 such characters); anything else is a malformed header.
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 
 
 class ConfigError(ValueError):
@@ -66,8 +69,8 @@ def normalise(raw: dict[str, Any]) -> dict[str, Any]:
         })
     tokens = []
     for token in raw.get("tokens", []):
-        if not isinstance(token, dict) or not token.get("value"):
-            raise ConfigError("every token needs a value")
+        if not isinstance(token, dict) or not TOKEN_PATTERN.match(str(token.get("value", ""))):
+            raise ConfigError("every token needs a value of 16 to 128 letters, digits, '-' or '_'")
         tokens.append({
             "value": str(token["value"]),
             "status": token.get("status", "active"),

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.lab import records
-from tests.lab.config import PLANS
+from tests.lab.config import PLANS, TOKEN_PATTERN
 
 STATE_VERSION = 1
 
@@ -171,6 +171,8 @@ class LabState:
     # Tokens
 
     def add_token(self, value: str, status: str = "active", permissions: list[str] | None = None, zones: list[str] | None = None) -> dict[str, Any]:
+        if not TOKEN_PATTERN.match(value):
+            raise ValueError("a token value is 16 to 128 letters, digits, '-' or '_'")
         with self.lock:
             if any(token["value"] == value for token in self.tokens):
                 raise ValueError("a token with that value already exists")
