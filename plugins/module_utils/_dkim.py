@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
+import tempfile
 import traceback
 from dataclasses import dataclass, field
 
@@ -264,3 +266,41 @@ def next_base(prefix: str, current: str | None, year: int) -> str:
         if gen is not None and gen[0] >= year:
             return "%s%04d%s" % (prefix, gen[0], _letters(gen[1] + 1))
     return "%s%04da" % (prefix, year)
+
+
+def choose_base(existing: list[str], fixed: str | None, prefix: str, rotate: bool, year: int) -> str:
+    """The selector base to use: ``fixed``, the newest existing generation, or a new one (first key, or ``rotate``)."""
+    if fixed:
+        if rotate:
+            raise ValueError("rotate: true needs automatically named selectors; to replace the key of selector %r, give a new selector" % fixed)
+        if not is_selector(fixed) or fixed.endswith(ED25519_SUFFIX):
+            raise ValueError("selector %r is not a valid selector (letters, digits and inner hyphens, not ending in %s)" % (fixed, ED25519_SUFFIX))
+        return fixed
+    if not re.fullmatch(r"[a-z][a-z0-9]{0,20}", prefix):
+        raise ValueError("selector_prefix %r must be lower-case letters and digits, starting with a letter" % prefix)
+    current = current_base(prefix, existing)
+    if current is None or rotate:
+        return next_base(prefix, current, year)
+    return current
+
+
+def write_private_key(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file in the same directory, then a rename), mode 0600 from the start."""
+    directory = os.path.dirname(path) or "."
+    handle, temporary = tempfile.mkstemp(prefix=".dkim-", suffix=".tmp", dir=directory)
+    try:
+        os.fchmod(handle, 0o600)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    directory_handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(directory_handle)
+    finally:
+        os.close(directory_handle)
