@@ -33,6 +33,8 @@ LOG_FILE = "lab.log"
 PLANS = ("free", "pro", "business", "enterprise")
 DEFAULT_NAME_SERVERS = ["ada.ns.lab.test", "bob.ns.lab.test"]
 DEFAULT_EDGE = {"ipv4": "127.0.0.1", "ipv6": "::1"}
+# zones_zone.name in the OpenAPI document.
+ZONE_NAME_PATTERN = re.compile(r"^([a-z0-9][-a-z0-9]*\.)+[-a-z0-9]{2,20}$")
 # What the lab accepts as an API token (Cloudflare's own are 40 such characters); anything else is a malformed header.
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 
@@ -58,6 +60,8 @@ def normalise(raw: dict[str, Any]) -> dict[str, Any]:
     for zone in raw.get("zones", []):
         if not isinstance(zone, dict) or not zone.get("name"):
             raise ConfigError("every zone needs a name: %r" % (zone,))
+        if not ZONE_NAME_PATTERN.match(str(zone["name"]).lower().rstrip(".")):
+            raise ConfigError("not a zone name: %r" % zone["name"])
         plan = zone.get("plan", "free")
         if plan not in PLANS:
             raise ConfigError("zone %s: plan must be one of %s" % (zone["name"], ", ".join(PLANS)))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.lab import records
-from tests.lab.config import PLANS, TOKEN_PATTERN
+from tests.lab.config import PLANS, TOKEN_PATTERN, ZONE_NAME_PATTERN
 
 STATE_VERSION = 1
 
@@ -87,7 +87,7 @@ class LabState:
 
     def add_zone(self, name: str, plan: str = "free", name_servers: list[str] | None = None) -> dict[str, Any]:
         name = name.lower().rstrip(".")
-        if not records.valid_hostname(name) or "." not in name:
+        if not ZONE_NAME_PATTERN.match(name):
             raise ValueError("not a zone name: %r" % name)
         if plan not in PLANS:
             raise ValueError("plan must be one of %s" % ", ".join(PLANS))
