@@ -30,7 +30,7 @@ def authenticate(headers: Mapping[str, str], state: LabState) -> dict[str, Any]:
         raise ApiError(400, errors.MISSING_AUTH, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
     scheme, _space, value = authorization.strip().partition(" ")
     value = value.strip()
-    if scheme != "Bearer" or not TOKEN_PATTERN.match(value):
+    if scheme.lower() != "bearer" or not TOKEN_PATTERN.match(value):  # auth schemes are case-insensitive (RFC 9110)
         raise ApiError(400, errors.INVALID_HEADERS, "Invalid request headers",
                        chain=[{"code": errors.INVALID_AUTHORIZATION_FORMAT, "message": "Invalid format for Authorization header"}])
     token = state.find_token(value)
