@@ -55,15 +55,20 @@ def is_dns_name(name: str) -> bool:
 
 
 class CachingResolver:
-    """Asks each (name, type) once per run, however many checks need it; never raises."""
+    """Asks each (name, type) once per run, however many checks need it, at most ``concurrency`` at a time; never raises."""
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner, concurrency: int = 64) -> None:
         self.inner = inner
+        self.concurrency = concurrency
         self._answers: dict[tuple[str, str], asyncio.Future] = {}
+        self._slots: asyncio.Semaphore | None = None
 
     async def _ask(self, name: str, rdtype: str):
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
         try:
-            return await self.inner.query(name, rdtype)
+            async with self._slots:
+                return await self.inner.query(name, rdtype)
         except Exception as exc:  # a resolver bug or a bad name must not sink every other check
             return _Answer(name, rdtype, "SERVFAIL", error=str(exc) or type(exc).__name__)
 
@@ -475,7 +480,7 @@ async def _check_spf(domain: str, resolver, apex_txt, out: DomainCheck) -> None:
     if dmarc_at_apex:
         out.findings.append(finding(MUST_DO_NOW, "DMARC record of %s is at the wrong name" % domain,
                                     "%s is published at %s itself, where receivers never look" % (dmarc_at_apex[0], domain),
-                                    "Move it to _dmarc.%s." % domain, "RFC 9989 section 4.5"))
+                                    "Move it to _dmarc.%s." % domain, "RFC 9989 section 4.10"))
 
 
 async def _authorized(resolver, policy_domain: str, policy_org: str, uri: _dmarc.ReportUri, tag: str) -> Finding | None:
