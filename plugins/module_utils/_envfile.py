@@ -14,7 +14,8 @@ Two formats:
       newlines (multi-line values such as PEM keys) are safe;
     * otherwise a value without ``"``, ``\\`` and ``$`` is double-quoted with newlines written as
       ``\\n``, the one escape all three decode alike;
-    * a carriage return is refused (Node's built-in parser keeps ``\\r`` as two characters);
+    * a carriage return is refused (Node's built-in parser keeps ``\\r`` as two characters), and so
+      is ``${`` (python-dotenv expands ``${NAME}`` in every value, single-quoted too, with no escape);
     * any other value (``'`` together with ``"``, ``\\`` or ``$``; a double or a trailing
       backslash) has no spelling all three read the same way, and is refused with its key name
       (use ``systemd``, which can hold any value, or change the value).
@@ -117,8 +118,12 @@ def validate(values: dict[str, str], required_keys: list[str], forbidden: list[F
 
 def _dotenv_value(key: str, value: str) -> str:
     if "\r" in value:
-        raise EnvFileError("%s: the value holds a carriage return, which Node's built-in parser and python-dotenv read differently; "
-                           "remove it (often a secret pasted with Windows line endings) or use format=systemd" % key)
+        raise EnvFileError(
+            "%s: the value holds a carriage return, which Node's built-in parser and python-dotenv read differently; "
+            "remove it (often a secret pasted with Windows line endings) or use format=systemd" % key
+        )
+    if "${" in value:
+        raise EnvFileError("%s: python-dotenv expands ${...} in every value, quoted or not, and has no escape for it; use format=systemd" % key)
     if "'" not in value and "\\\\" not in value and not value.endswith("\\"):
         return "'%s'" % value
     if not any(char in value for char in '"\\$'):

@@ -514,8 +514,11 @@ def _location(match: Match) -> str:
     return "%s %s" % (where, match.match)
 
 
-def to_findings(matches: list[Match], rules: dict[str, Rule], categories: list[str], stage: str, scanned: str) -> list[dict]:
-    """Matches grouped per rule and severity into findings, launch blockers first; an ``ok`` finding per clean category."""
+def to_findings(matches: list[Match], rules: dict[str, Rule], categories: list[str], stage: str, scanned: str, in_logs: bool = False) -> list[dict]:
+    """Matches grouped per rule and severity into findings, launch blockers first; an ``ok`` finding per clean category.
+
+    ``in_logs``: every match counts as a log-hygiene problem, and secret rules say where they were found.
+    """
     groups: dict[tuple[str, str], list[Match]] = {}
     for match in matches:
         if not match.accepted:
@@ -526,17 +529,17 @@ def to_findings(matches: list[Match], rules: dict[str, Rule], categories: list[s
         shown = "; ".join(_location(match) for match in group[:EVIDENCE_LOCATIONS])
         if len(group) > EVIDENCE_LOCATIONS:
             shown += "; and %d more" % (len(group) - EVIDENCE_LOCATIONS)
-        title = "%s (%d %s)" % (rule.title, len(group), "place" if len(group) == 1 else "places")
+        title = rule.title + (" in a log" if in_logs and rule.category == SECRET else "")
+        title = "%s (%d %s)" % (title, len(group), "place" if len(group) == 1 else "places")
         findings.append(Finding(stage, severity, title, shown, rule.fix))
-    reported = {rules[rule_id].category for rule_id, _ in groups}
+    reported = {LOG if in_logs else rules[rule_id].category for rule_id, _ in groups}
     for category in categories:
         if category not in reported:
             findings.append(Finding(stage, OK, _OK_TITLES[category], scanned))
     accepted = [match for match in matches if match.accepted]
     if accepted:
-        findings.append(
-            Finding(stage, OK, "%d known matches accepted in the baseline" % len(accepted), "; ".join(_location(m) for m in accepted[:EVIDENCE_LOCATIONS]))
-        )
+        evidence = "; ".join(_location(match) for match in accepted[:EVIDENCE_LOCATIONS])
+        findings.append(Finding(stage, OK, "%d known matches accepted in the baseline" % len(accepted), evidence))
     return ranked(findings)
 
 
@@ -610,17 +613,23 @@ def sarif_report(root: str, matches: list[Match], rules: dict[str, Rule]) -> str
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
-def write_if_changed(path: str, content: str) -> bool:
-    """Write ``content`` atomically unless the file already holds it; True when written."""
+def file_differs(path: str, content: str) -> bool:
+    """True unless the file exists and already holds exactly ``content``."""
     try:
         with open(path, encoding="utf-8") as handle:
-            if handle.read() == content:
-                return False
-    except OSError:
-        pass
+            return handle.read() != content
+    except (OSError, UnicodeDecodeError):
+        return True
+
+
+def write_text(path: str, content: str) -> None:
+    """Write a report or baseline atomically (temporary file in the same directory, then rename)."""
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(content)
-    os.replace(temporary, path)
-    return True
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)

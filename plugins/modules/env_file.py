@@ -38,7 +38,8 @@ options:
       - V(dotenv) writes a file that python-dotenv, Node's dotenv (and Node's C(util.parseEnv)) and docker compose read back alike.
         Values are single-quoted. A value that holds a single quote is double-quoted, with newlines written as C(\\n).
         A value that none of these quotings carries to all three readers unchanged is refused with its key name.
-        This covers a single quote together with a double quote, backslash or C($); a double or trailing backslash; a carriage return.
+        This covers a single quote together with a double quote, backslash or C($); a double or trailing backslash; a carriage return;
+        C(${), which python-dotenv expands in every value.
       - V(systemd) writes a systemd C(EnvironmentFile=). Every value is double-quoted with C(\\), C("), C($) and backquote escaped and newlines kept.
         It can hold any value and can also be sourced by C(sh).
     type: str
@@ -287,9 +288,7 @@ def main():
     # Without owner/group, a replaced file keeps the ones it had.
     want_uid = current_stat.st_uid if uid == -1 and current_stat else uid
     want_gid = current_stat.st_gid if gid == -1 and current_stat else gid
-    perms_changed = current_stat is not None and (
-        (current_stat.st_mode & 0o7777) != mode or current_stat.st_uid != want_uid or current_stat.st_gid != want_gid
-    )
+    perms_changed = current_stat is not None and ((current_stat.st_mode & 0o7777) != mode or current_stat.st_uid != want_uid or current_stat.st_gid != want_gid)
     changed = file_plan.file_changed or perms_changed
 
     result = dict(
