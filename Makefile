@@ -11,6 +11,9 @@ PYTHON_NEXT ?= /root/.pyenv/versions/3.12.1/bin/python
 ANSIBLE_CORE_NEXT ?= 2.21.5
 VENV_NEXT ?= .venv-2.21
 
+# Tools that start other tools (ansible-lint, ansible-test) find them in the venv first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
 COLLECTION_LINK := .collections/ansible_collections/launchready/core
 # ansible-test only runs inside ansible_collections/<namespace>/<name>; it gets a copy there.
 TEST_TREE := build/test/ansible_collections/launchready/core
