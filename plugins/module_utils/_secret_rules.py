@@ -307,6 +307,9 @@ def _b64url_json(segment: str) -> object:
     return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
 
 
+_JWT_EXAMPLE_RE = re.compile(r"(?i)^1234567890$|john doe|example")
+
+
 def _check_jwt(secret: str, match: re.Match[str], ctx: FileContext, severity: str) -> str | None:
     header_part, payload_part = secret.split(".")[:2]
     try:
@@ -318,6 +321,8 @@ def _check_jwt(secret: str, match: re.Match[str], ctx: FileContext, severity: st
         return None
     if payload.get("role") == "anon":
         return None  # a Supabase anon key: public by design, shipped to browsers
+    if any(isinstance(value, str) and _JWT_EXAMPLE_RE.search(value) for value in payload.values()):
+        return None  # the jwt.io sample and other documentation tokens
     expires = payload.get("exp")
     if isinstance(expires, (int, float)) and expires < time.time():
         return CAN_WAIT
@@ -430,7 +435,8 @@ def _check_log_password(secret: str, match: re.Match[str], ctx: FileContext, sev
 
 
 # --- patterns ---------------------------------------------------------------------------------------
-_ASSIGN = r"""["'`]?\s*(?:=>|:=|\?\?=|\|\|=|[:=])\s*"""
+# The end of a name (closing quote or bracket: ``"key":``, ``ENV['KEY'] =``) and an assignment operator.
+_ASSIGN = r"""["'`]?\]?\s*(?:=>|:=|\?\?=|\|\|=|[:=])\s*"""
 _VALUE = r"""(?:(?P<q>["'`])(?P<quoted>[^"'`\r\n]{1,300}?)(?P=q)|(?P<bare>[^\s"'`,;#)\]}]{1,300}))"""
 _QUOTE_OPT = r"""["'`]?"""
 
@@ -681,7 +687,7 @@ RULES: tuple[Rule, ...] = (
         MUST_DO_NOW,
         "Regenerate the token in Postmark (server > API Tokens). " + _ROTATE,
         _compile(
-            r"(?i:postmark[\w.-]{0,30}?(?:token|key))[\"'`]?\s*(?:=>|:=|[:=,])\s*[\"'`]?"
+            r"(?i:postmark[\w.-]{0,30}?(?:token|key))[\"'`]?\]?\s*(?:=>|:=|[:=,])\s*[\"'`]?"
             r"(?P<secret>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(?![0-9a-fA-F])"
         ),
         ("postmark",),
@@ -826,6 +832,46 @@ RULES: tuple[Rule, ...] = (
         check=_check_database_url,
         dev_severity=CAN_WAIT,
     ),
+    # Log lines (only log_hygiene selects them): before the generic rules, which they refine.
+    Rule(
+        "log-password",
+        "Password written to a log",
+        LOG,
+        MUST_DO_NOW,
+        "Stop logging request bodies and credentials (filter password fields in the logger), rotate the exposed passwords, purge the logs.",
+        _compile(r"(?i:\b(?:password|passwd|passwort|pwd|pass))\b[\"'`]?\s*(?:=>|[:=])\s*[\"'`]?(?P<secret>[^\s\"'`&,;}\]]{4,})"),
+        ("pass", "pwd"),
+        anchored=True,
+        check=_check_log_password,
+        placeholder_check=False,
+    ),
+    Rule(
+        "log-session-id",
+        "Session id or cookie written to a log",
+        LOG,
+        MUST_DO_NOW,
+        "Do not log cookies or session ids (mask them in the logger); expire the logged sessions and purge the logs.",
+        _compile(
+            r"(?i:\b(?:session[_-]?id|sessionid|sid|phpsessid|jsessionid|connect\.sid|laravel_session|_session|session|"
+            r"remember_token|remember_user_token))[\"'`]?\s*[:=]\s*[\"'`]?(?P<secret>[A-Za-z0-9%._:+/-]{16,})"
+        ),
+        ("session", "sid", "phpsessid", "jsessionid", "connect.sid", "laravel_session", "_session", "remember"),
+        anchored=True,
+        min_entropy=3.0,
+    ),
+    Rule(
+        "log-url-credential",
+        "Token or key in a logged URL query string",
+        LOG,
+        MUST_DO_NOW,
+        "Send credentials in headers, not URLs, or strip the query string from access logs; rotate what was logged.",
+        _compile(
+            r"(?i)[?&](?:access_token|id_token|refresh_token|token|api_key|apikey|key|secret|password|signature|sig|auth|code)="
+            r"(?P<secret>[^&\s\"'#]{8,})"
+        ),
+        ("token=", "key=", "secret=", "password=", "sig", "auth=", "code="),
+        min_entropy=3.0,
+    ),
     Rule(
         "session-secret",
         "Session, JWT or app signing secret assigned in code or settings",
@@ -870,46 +916,6 @@ RULES: tuple[Rule, ...] = (
         dev_severity=SKIP,
         production_severity=MUST_DO_NOW,
         redacted=False,
-    ),
-    # Log lines.
-    Rule(
-        "log-password",
-        "Password written to a log",
-        LOG,
-        MUST_DO_NOW,
-        "Stop logging request bodies and credentials (filter password fields in the logger), rotate the exposed passwords, purge the logs.",
-        _compile(r"(?i:\b(?:password|passwd|passwort|pwd|pass))\b[\"'`]?\s*(?:=>|[:=])\s*[\"'`]?(?P<secret>[^\s\"'`&,;}\]]{4,})"),
-        ("pass", "pwd"),
-        anchored=True,
-        check=_check_log_password,
-        placeholder_check=False,
-    ),
-    Rule(
-        "log-session-id",
-        "Session id or cookie written to a log",
-        LOG,
-        MUST_DO_NOW,
-        "Do not log cookies or session ids (mask them in the logger); expire the logged sessions and purge the logs.",
-        _compile(
-            r"(?i:\b(?:session[_-]?id|sessionid|sid|phpsessid|jsessionid|connect\.sid|laravel_session|_session|session|"
-            r"remember_token|remember_user_token))[\"'`]?\s*[:=]\s*[\"'`]?(?P<secret>[A-Za-z0-9%._:+/-]{16,})"
-        ),
-        ("session", "sid", "phpsessid", "jsessionid", "connect.sid", "laravel_session", "_session", "remember"),
-        anchored=True,
-        min_entropy=3.0,
-    ),
-    Rule(
-        "log-url-credential",
-        "Token or key in a logged URL query string",
-        LOG,
-        MUST_DO_NOW,
-        "Send credentials in headers, not URLs, or strip the query string from access logs; rotate what was logged.",
-        _compile(
-            r"(?i)[?&](?:access_token|id_token|refresh_token|token|api_key|apikey|key|secret|password|signature|sig|auth|code)="
-            r"(?P<secret>[^&\s\"'#]{8,})"
-        ),
-        ("token=", "key=", "secret=", "password=", "sig", "auth=", "code="),
-        min_entropy=3.0,
     ),
 )
 
