@@ -161,7 +161,7 @@ def record_findings(record: KeyRecord, name: str, via: str = "") -> list[Finding
                                         "Rotate to an RSA 2048 key under a new selector.", "RFC 8301 section 3.2"))
     if not any(f.severity == MUST_DO_NOW for f in findings):
         findings.append(rfc_finding(OK, "DKIM key %s is published" % name,
-                                    "%s: %s %s" % (where, record.key_type, "%d bits" % record.bits if record.key_type == "rsa" else "key"),
+                                    "%s: %s %s" % (where, record.key_type, "%s bits" % record.bits if record.key_type == "rsa" else "key"),
                                     "", "RFC 6376 section 3.6.1"))
     return findings
 

@@ -273,10 +273,9 @@ def plan_records(domain: str, providers: list[dict], spf: dict, dkim: list[dict]
         seen[info["name"]] = info["source"]
         result.dkim.append(info)
     all_qualifier = SPF_ALL[spf.get("all") or "softfail"]
-    for plan in spf_plans.values():
-        record = _spf.parse(_spf.build(plan.terms, all_qualifier))
-        for error in record.errors:
-            errors.append("SPF at %s: %s (RFC 7208 section 4.6)" % (plan.name, error))
+    for spf_plan in spf_plans.values():
+        for error in _spf.parse(_spf.build(spf_plan.terms, all_qualifier)).errors:
+            errors.append("SPF at %s: %s (RFC 7208 section 4.6)" % (spf_plan.name, error))
     if dmarc is not None:
         try:
             text, warnings = _dmarc.build(
@@ -522,6 +521,8 @@ async def _check_dmarc(domain: str, resolver, out: DomainCheck) -> None:
                                         "RFC 9989 section 4.10"))
             return
         record = inherited.record
+        if record is None:
+            return
         policy = record.tags.get("sp") or record.tags.get("p") or "none"
         out.dmarc.update(inherited_from=inherited.name, record=inherited.records[0], policy=policy)
         out.findings.append(finding(CAN_WAIT if policy.lower() == "none" else OK,
@@ -531,6 +532,8 @@ async def _check_dmarc(domain: str, resolver, out: DomainCheck) -> None:
                                     "RFC 9989 section 4.10"))
         return
     record = own.record
+    if record is None:
+        return
     out.dmarc.update(record=own.records[0], policy=record.policy, tags=record.tags)
     problems = _dmarc.record_findings(record, domain)
     if not record.errors:

@@ -637,7 +637,7 @@ async def pass_networks(resolver, node: SpfNode) -> list[str]:
             raise NotFlattenable("%s uses %s" % (node.domain, term.text))
         if term.name in ("ip4", "ip6"):
             prefix = term.cidr4 if term.name == "ip4" else term.cidr6
-            networks.append(term.target if prefix is None else "%s/%d" % (term.target, prefix))
+            networks.append(str(term.target) if prefix is None else "%s/%d" % (term.target, prefix))
         elif term.name == "include":
             networks += await pass_networks(resolver, children[term.text])
         elif term.name == "a":

@@ -21,7 +21,7 @@ description:
   - "Selectors are named for rotation: C(<prefix><year><letters>), such as C(lr2026a), then C(lr2026b) at the next rotation, C(lr2027a)
     in a new year. The Ed25519 key of a generation is C(<base>-ed25519), such as C(lr2026a-ed25519)."
 author:
-  - launchready.core contributors
+  - launchready.core maintainers (@launchready)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -73,10 +73,9 @@ options:
         required: true
       private_key:
         description:
-          - The PEM private key.
+          - The PEM private key. It is never shown in results or logs.
         type: str
         required: true
-        no_log: true
   selector:
     description:
       - A fixed selector instead of the automatic names. It cannot be rotated; choose a new selector to replace its key.
@@ -204,7 +203,8 @@ def main() -> None:
             key_types=dict(type="list", elements="str", choices=list(_dkim.KEY_TYPES), default=["rsa"]),
             rsa_bits=dict(type="int", choices=[2048, 3072, 4096], default=2048),
             private_key_dir=dict(type="path"),
-            private_keys=dict(type="list", elements="dict", options=dict(
+            # no_log on the keys themselves only: the selectors must stay readable in results
+            private_keys=dict(type="list", elements="dict", no_log=False, options=dict(
                 selector=dict(type="str", required=True),
                 private_key=dict(type="str", required=True, no_log=True),
             )),
@@ -222,7 +222,7 @@ def main() -> None:
     domain = params["domain"].strip().rstrip(".").lower()
     key_types = list(dict.fromkeys(params["key_types"])) or ["rsa"]
     vault = params["private_keys"] is not None
-    directory = None if vault else os.path.join(params["private_key_dir"], domain)
+    directory = "" if vault else os.path.join(params["private_key_dir"], domain)
     sources = {k["selector"]: k["private_key"] for k in params["private_keys"]} if vault else existing_files(directory)
     try:
         base = _dkim.choose_base(sorted(sources), params["selector"], params["selector_prefix"], params["rotate"], current_year())
@@ -262,7 +262,7 @@ def main() -> None:
             if not module.check_mode:
                 key = _dkim.generate(key_type, params["rsa_bits"])
                 pem = _dkim.private_pem(key)
-                if vault:
+                if path is None:
                     generated.append({"selector": selector, "private_key": pem.decode("ascii")})
                 else:
                     _dkim.write_private_key(path, pem)

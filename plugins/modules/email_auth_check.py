@@ -23,7 +23,7 @@ description:
   - MX present, or a null MX (RFC 7505) for a domain that receives no mail.
   - Read-only; it runs the same in check mode.
 author:
-  - launchready.core contributors
+  - launchready.core maintainers (@launchready)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -203,7 +203,7 @@ def main() -> None:
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     params = module.params
-    specs = []
+    specs: list[dict] = []
     for item in params["domains"]:
         name = item["name"].strip().rstrip(".").lower()
         if name in (s["name"] for s in specs):

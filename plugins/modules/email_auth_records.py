@@ -22,7 +22,7 @@ description:
   - Changes nothing itself. It reads DNS to count SPF lookups and, with O(keep_other_txt=true), to keep the TXT records that are not
     its own at the names it writes.
 author:
-  - launchready.core contributors
+  - launchready.core maintainers (@launchready)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -161,9 +161,8 @@ def test_generic_dkim_setting_goes_to_the_sending_domain():
 
 
 def test_custom_spf_terms_come_first_and_are_counted():
-    result = build([{"name": "microsoft_365"}], spf={"ip4": ["192.0.2.10", "198.51.100.0/24"], "ip6": ["2001:db8::/32"], "mx": True,
-                                                    "include": ["spf.mandrillapp.com"], "all": "fail"},
-                   dns={DOMAIN: {"MX": ["10 mx.example.com"]}})
+    spf = {"ip4": ["192.0.2.10", "198.51.100.0/24"], "ip6": ["2001:db8::/32"], "mx": True, "include": ["spf.mandrillapp.com"], "all": "fail"}
+    result = build([{"name": "microsoft_365"}], spf=spf, dns={DOMAIN: {"MX": ["10 mx.example.com"]}})
     assert result.spf[0]["record"] == ("v=spf1 ip4:192.0.2.10 ip4:198.51.100.0/24 ip6:2001:db8::/32 mx include:spf.mandrillapp.com "
                                        "include:spf.protection.outlook.com -all")
     assert result.spf[0]["lookups"] == 3
