@@ -34,5 +34,5 @@ options:
 requirements:
   - httpx >= 0.27 (on the controller)
 notes:
-  - Runs on the controller; use C(delegate_to: localhost) or a C(localhost) play.
+  - Runs on the controller; use C(delegate_to=localhost) or a play on C(localhost).
 """
