@@ -200,7 +200,8 @@ def main():
     matches, stats = scan_logs(paths, options, params["max_bytes"], params["jobs"] or os.cpu_count() or 1)
     for match in matches:
         match.category = LOG
-    matches.sort(key=lambda match: (match.file, match.line, match.column, match.rule))
+    # Stable: an email-with-token match stays after the token match it points at.
+    matches.sort(key=lambda match: (match.file, match.line, match.column))
     scanned = "%d log files read (%d bytes)" % (stats.files, stats.bytes)
     findings = to_findings(matches, options.rule_index, [LOG], params["stage"], scanned, in_logs=True)
     module.exit_json(changed=False, matches=[match.as_dict() for match in matches], findings=findings, summary=summary(matches, stats))
