@@ -222,12 +222,13 @@ class AsyncResolver:
             if response is None:
                 return Answer(answer_name, rdtype, TIMEOUT, [], None, chain, error)
             rcode = dns.rcode.to_text(response.rcode())
-            if rcode not in (NOERROR, NXDOMAIN):
-                return Answer(answer_name, rdtype, rcode, [], None, chain, error)
+            # Walk the chain even in a SERVFAIL answer: servers that detect a CNAME loop answer SERVFAIL with the chain.
             walked = current
             while True:
                 rrset = response.get_rrset(response.answer, walked, dns.rdataclass.IN, qtype)
                 if rrset is not None:
+                    if rcode != NOERROR:
+                        break
                     values = sorted({rdata_text(rdata) for rdata in rrset})
                     return Answer(answer_name, rdtype, NOERROR, values, rrset.ttl, chain)
                 cname = None
@@ -244,6 +245,8 @@ class AsyncResolver:
                     return Answer(answer_name, rdtype, SERVFAIL, [], None, chain, "CNAME chain longer than %d names" % MAX_CNAME_CHAIN)
                 seen.add(target)
                 walked = target
+            if rcode not in (NOERROR, NXDOMAIN):
+                return Answer(answer_name, rdtype, rcode, [], None, chain, error)
             if rcode == NXDOMAIN:
                 return Answer(answer_name, rdtype, NXDOMAIN, [], None, chain)
             if walked == current:
