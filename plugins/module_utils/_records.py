@@ -539,6 +539,8 @@ def bind(entries: list[Entry], zone: str | None) -> Desired:
             continue
         records = desired.present.setdefault(key, [])
         for value in entry.values or []:
+            if entry.type == "CNAME" and value.text == name:
+                raise RecordError("%s: a CNAME cannot point at its own name" % entry.where())
             twin = next((r for r in records if r.value.key == value.key), None)
             if twin is not None:
                 raise RecordError("records[%s] and records[%d] both ask for %s %s %s" % (twin.index, entry.index, entry.type, name, value.text))

@@ -214,6 +214,7 @@ def test_ttl_on_a_proxied_record_is_ignored_with_a_warning():
             r"records\[0\]: a CNAME at www.example.com cannot sit beside other records, and records\[1\] puts a A record there",
         ),
         ([{"type": "CNAME", "name": "www", "values": ["a.example.net", "b.example.net"]}], "can have only one CNAME"),
+        ([{"type": "CNAME", "name": "www", "content": "WWW.example.com."}], r"records\[0\] \(CNAME www\): a CNAME cannot point at its own name"),
         (
             [{"type": "TXT", "name": "@", "content": "x"}, {"type": "TXT", "name": "example.com.", "content": '"x"'}],
             r"records\[0\] and records\[1\] both ask for TXT",
