@@ -170,6 +170,12 @@ def _init_worker(options: ScanOptions) -> None:
     _WORKER_OPTIONS = options
 
 
+def _worker_options() -> ScanOptions:
+    if _WORKER_OPTIONS is None:
+        raise ScanError("scan worker used before _init_worker")
+    return _WORKER_OPTIONS
+
+
 def _hits_to_matches(options: ScanOptions, text: str, path: str, commit: str | None, line_offset: int = 0) -> list[Match]:
     matches = []
     for hit in scan_text(text, path, options):
@@ -184,8 +190,7 @@ def decode(data: bytes) -> str:
 
 def _scan_file_chunk(task: tuple[str, list[str], int]) -> tuple[list[Match], ScanStats]:
     root, paths, max_size = task
-    options = _WORKER_OPTIONS
-    assert options is not None
+    options = _worker_options()
     stats = ScanStats()
     matches: list[Match] = []
     for path in paths:
@@ -216,8 +221,7 @@ Item = tuple[str, "str | None", bytes, int]
 
 
 def _scan_item_chunk(task: list[Item]) -> tuple[list[Match], ScanStats]:
-    options = _WORKER_OPTIONS
-    assert options is not None
+    options = _worker_options()
     stats = ScanStats()
     matches: list[Match] = []
     for path, commit, data, line_offset in task:
@@ -250,7 +254,7 @@ def _chunks(paths: list[str], root: str, jobs: int) -> list[list[str]]:
         except OSError:
             sizes.append(0)
     count = max(1, min(len(paths), jobs * 8))
-    buckets: list[list[str]] = [[] for _ in range(count)]
+    buckets: list[list[str]] = [[] for _index in range(count)]
     loads = [0] * count
     for size, path in sorted(zip(sizes, paths, strict=True), reverse=True):
         index = loads.index(min(loads))
@@ -304,8 +308,9 @@ def history_blobs(root: str, exclude_dirs: tuple[str, ...], exclude_paths: PathM
 def _read_blobs(root: str, shas: list[str]) -> Iterator[tuple[str, bytes]]:
     """Stream blob contents through one ``git cat-file --batch``."""
     process = subprocess.Popen(["git", "-C", root, "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert process.stdin is not None and process.stdout is not None
-    stdin = process.stdin
+    stdin, stdout = process.stdin, process.stdout
+    if stdin is None or stdout is None:
+        raise ScanError("could not start git cat-file")
 
     def feed() -> None:
         try:
@@ -317,17 +322,17 @@ def _read_blobs(root: str, shas: list[str]) -> Iterator[tuple[str, bytes]]:
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
     try:
-        for _ in shas:
-            header = process.stdout.readline().split()
+        for _sha in shas:
+            header = stdout.readline().split()
             if len(header) != 3:
                 continue
             size = int(header[2])
-            data = process.stdout.read(size)
-            process.stdout.read(1)
+            data = stdout.read(size)
+            stdout.read(1)
             yield header[0].decode("ascii"), data
     finally:
         writer.join()
-        process.stdout.close()
+        stdout.close()
         process.wait()
 
 
@@ -532,7 +537,7 @@ def to_findings(matches: list[Match], rules: dict[str, Rule], categories: list[s
         title = rule.title + (" in a log" if in_logs and rule.category == SECRET else "")
         title = "%s (%d %s)" % (title, len(group), "place" if len(group) == 1 else "places")
         findings.append(Finding(stage, severity, title, shown, rule.fix))
-    reported = {LOG if in_logs else rules[rule_id].category for rule_id, _ in groups}
+    reported = {LOG if in_logs else rules[rule_id].category for rule_id, _severity in groups}
     for category in categories:
         if category not in reported:
             findings.append(Finding(stage, OK, _OK_TITLES[category], scanned))

@@ -1052,7 +1052,7 @@ def scan_text(text: str, path: str, options: ScanOptions) -> list[Hit]:
             continue
         for match in _matches(rule, text, lowered):
             start, end = _secret_span(match)
-            if any(start < other_end and other_start < end for other_start, other_end, _, _ in accepted):
+            if any(start < other_end and other_start < end for other_start, other_end, _rule, _severity in accepted):
                 continue
             secret = text[start:end]
             severity = rule.evaluate(secret, match, ctx)

@@ -17,7 +17,7 @@ description:
   - Values never appear in the result, the diff or error messages. The diff lists key names with masked values and marks the changed ones.
     The result returns key names and short fingerprints (a prefix of the SHA-256 of each value) to tell values apart.
 author:
-  - launchready.core contributors
+  - launchready.core maintainers (@launchready)
 attributes:
   check_mode:
     support: full

@@ -10,20 +10,21 @@ short_description: Find tokens, passwords, session ids and emails next to tokens
 version_added: 0.1.0
 description:
   - Scans log files for what logs must never hold.
-  - It looks for credentials (every rule of M(launchready.core.secret_scan): provider keys, JWTs, private keys, Authorization headers),
+  - It looks for credentials (every rule of M(launchready.core.secret_scan), such as provider keys, JWTs, private keys, Authorization headers),
     passwords, session ids and cookies, and tokens in logged URL query strings.
   - A member's email address on the same line as any of those is reported on its own. That line ties an account to a working credential.
   - Rotated logs compressed with gzip (C(.gz)) are read too. Only the end of a large log is read, see O(max_bytes).
   - A match shows the file, line, rule and a redacted form of the token, never the token and never the email address.
   - Returns findings (stage, severity, title, evidence, fix) for the launch report and does not fail on them.
 author:
-  - launchready.core contributors
+  - launchready.core maintainers (@launchready)
 attributes:
   check_mode:
     support: full
     description: Read-only; the same in check mode.
   diff_mode:
     support: none
+    description: Nothing to show a diff of.
 options:
   paths:
     description:
@@ -142,6 +143,34 @@ summary:
   description: Counts of matches per severity and what was read.
   returned: always
   type: dict
+  contains:
+    must_do_now:
+      description: Matches not accepted that block the launch.
+      type: int
+    can_wait:
+      description: Matches not accepted that can wait.
+      type: int
+    accepted:
+      description: Matches accepted in the baseline.
+      type: int
+    files:
+      description: Files read.
+      type: int
+    bytes:
+      description: Bytes read.
+      type: int
+    skipped_binary:
+      description: Files (and history blobs) skipped as binary (a NUL byte in the first 8 KiB).
+      type: int
+    skipped_large:
+      description: Files (and history blobs) skipped as larger than the size limit.
+      type: int
+    skipped_unreadable:
+      description: Files that vanished or could not be read.
+      type: int
+    history_blobs:
+      description: Blobs read from the git history.
+      type: int
   sample:
     must_do_now: 3
     can_wait: 0

@@ -23,13 +23,14 @@ description:
   - Returns findings (stage, severity, title, evidence, fix) for the launch report. It does not fail on findings;
     the calling role decides (see C(launchready.core.secrets_env)).
 author:
-  - launchready.core contributors
+  - launchready.core maintainers (@launchready)
 attributes:
   check_mode:
     support: full
     description: Scans, but writes no report or baseline file.
   diff_mode:
     support: none
+    description: Nothing to show a diff of.
 options:
   path:
     description:
@@ -146,7 +147,7 @@ seealso:
   - module: launchready.core.env_file
 notes:
   - Severity. Live provider keys, private keys and signing secrets are V(must_do_now) wherever they are, docs and tests included.
-    A Stripe test secret key is V(can_wait): it cannot move money, but should still be rolled.
+    A Stripe test secret key is V(can_wait). It cannot move money, but should still be rolled.
     With O(checks=test_credentials), a test key in production configuration is V(must_do_now), because payments would silently run in test mode.
   - A Google API key in a file that also holds a Firebase web configuration is V(can_wait), since such keys ship to browsers by design.
 """
@@ -242,6 +243,34 @@ summary:
   description: Counts of matches not accepted, per severity, of accepted matches, and what was scanned.
   returned: always
   type: dict
+  contains:
+    must_do_now:
+      description: Matches not accepted that block the launch.
+      type: int
+    can_wait:
+      description: Matches not accepted that can wait.
+      type: int
+    accepted:
+      description: Matches accepted in the baseline.
+      type: int
+    files:
+      description: Files read.
+      type: int
+    bytes:
+      description: Bytes read.
+      type: int
+    skipped_binary:
+      description: Files (and history blobs) skipped as binary (a NUL byte in the first 8 KiB).
+      type: int
+    skipped_large:
+      description: Files (and history blobs) skipped as larger than the size limit.
+      type: int
+    skipped_unreadable:
+      description: Files that vanished or could not be read.
+      type: int
+    history_blobs:
+      description: Blobs read from the git history.
+      type: int
   sample:
     must_do_now: 1
     can_wait: 2

@@ -63,7 +63,7 @@ def test_git_walk_lists_tracked_and_untracked_not_ignored_minus_vendored(repo):
     paths, walk = _scan.list_files(str(repo), _scan.DEFAULT_EXCLUDE_DIRS, NO_PATHS)
     assert walk == "git"
     assert paths == [".gitignore", "big.txt", "image.png", "tracked.py", "untracked.py"]
-    paths, _ = _scan.list_files(str(repo), _scan.DEFAULT_EXCLUDE_DIRS, rules.PathMatcher(("*.txt",)))
+    paths, _walk = _scan.list_files(str(repo), _scan.DEFAULT_EXCLUDE_DIRS, rules.PathMatcher(("*.txt",)))
     assert "big.txt" not in paths
 
 
@@ -76,7 +76,7 @@ def test_filesystem_walk_outside_git(tmp_path):
 
 
 def test_scan_skips_binary_and_large_files(repo):
-    paths, _ = _scan.list_files(str(repo), _scan.DEFAULT_EXCLUDE_DIRS, NO_PATHS)
+    paths, _walk = _scan.list_files(str(repo), _scan.DEFAULT_EXCLUDE_DIRS, NO_PATHS)
     matches, stats = _scan.scan_files(str(repo), paths, OPTIONS, max_file_size=1000, jobs=1)
     assert sorted((match.file, match.rule) for match in matches) == [("tracked.py", "stripe-live-secret-key"), ("untracked.py", "github-token")]
     assert (stats.files, stats.skipped_binary, stats.skipped_large) == (3, 1, 1)
@@ -95,7 +95,7 @@ def test_symlinks_and_vanished_files_are_skipped(tmp_path, fakes):
 def test_parallel_scan_finds_exactly_what_the_serial_scan_finds(tmp_path):
     files = secret_corpus.generate(seed=9, copies=4)
     secret_corpus.write(str(tmp_path), files)
-    paths, _ = _scan.list_files(str(tmp_path), _scan.DEFAULT_EXCLUDE_DIRS, NO_PATHS)
+    paths, _walk = _scan.list_files(str(tmp_path), _scan.DEFAULT_EXCLUDE_DIRS, NO_PATHS)
     assert len(paths) >= _scan.PARALLEL_MIN_FILES
     serial, serial_stats = _scan.scan_files(str(tmp_path), paths, OPTIONS, 1 << 20, 1)
     parallel, parallel_stats = _scan.scan_files(str(tmp_path), paths, OPTIONS, 1 << 20, 2)

@@ -320,11 +320,11 @@ def test_entropy_and_placeholders():
 def test_anchored_matching_finds_what_finditer_finds(rule):
     """Anchors must cover every way a match can start, or the anchored search would miss secrets."""
     rng = random.Random(rule.id)
-    pieces = [template % secret for _id, _sev, template, secret, _path in POSITIVES] + [line for line, _path, _why in HARD_NEGATIVES]
+    pieces = [template % secret for _rule, _severity, template, secret, _where in POSITIVES] + [line for line, _where, _why in HARD_NEGATIVES]
     pieces += ["PAYPAL_MODE=sandbox", "POSTMARK_API_TEST", "JWT_SECRET=x", "Cookie: session=abc", "pwd=hunter2hunter2"]
-    for _ in range(5):
+    for _round in range(5):
         rng.shuffle(pieces)
-        text = "\n".join(pieces) + " " + "".join(rng.choice(string.printable) for _ in range(2000))
+        text = "\n".join(pieces) + " " + "".join(rng.choice(string.printable) for _round in range(2000))
         lowered = text.lower()
         assert [m.span() for m in rules._matches(rule, text, lowered)] == [m.span() for m in rule.pattern.finditer(text)]
 

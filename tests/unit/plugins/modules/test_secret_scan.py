@@ -138,7 +138,7 @@ def test_reports_are_written_once_and_hold_no_secret(app, tmp_path, capsys):
 
 
 def test_options_errors(app, tmp_path, capsys):
-    root, _ = app
+    root, _planted = app
     assert "not a directory" in run(capsys, path=str(tmp_path / "missing"))["msg"]
     assert "invalid regular expression" in run(capsys, path=str(root), allowlist=["("])["msg"]
     assert "unknown rule ids" in run(capsys, path=str(root), skip_rules=["no-such-rule"])["msg"]
@@ -147,6 +147,6 @@ def test_options_errors(app, tmp_path, capsys):
 
 
 def test_allowlist_and_skip_rules(app, capsys):
-    root, _ = app
+    root, _planted = app
     result = run(capsys, path=str(root), allowlist=["stripe\\.api_key"], skip_rules=["session-secret", "generic-secret"])
     assert [m["rule"] for m in result["matches"]] == ["stripe-test-secret-key"]
