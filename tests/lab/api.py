@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.lab import api_dns, api_zones, auth, errors
+from tests.lab import api_certificates, api_dns, api_rulesets, api_settings, api_zones, auth, errors
 from tests.lab.errors import ApiError
 from tests.lab.faults import Fault, FaultInjector
 from tests.lab.recorder import UNROUTED, Recorder
@@ -32,7 +32,7 @@ from tests.lab.schema import OpenApi
 from tests.lab.state import LabState
 
 PREFIX = "/client/v4"
-ROUTE_MODULES = (api_zones, api_dns)
+ROUTE_MODULES = (api_zones, api_dns, api_settings, api_rulesets, api_certificates)
 RATE_LIMIT_MESSAGE = "Please wait and consider throttling your request speed"
 # Cloudflare documents no code for its internal errors; 9999 is the lab's, so nobody mistakes it for a real one.
 LAB_SERVER_ERROR = 9999
@@ -98,7 +98,7 @@ class Api:
                 if zone is None:
                     raise errors.no_route(path)
                 ctx.zone = zone
-            auth.require(token, route.permission, ctx.zone or None)
+            auth.require(token, route.permission_for(params), ctx.zone or None)
             problems = self.openapi.request_errors(method, template, params, query, body, has_body)
             if problems:
                 self.recorder.add_violation("request", method, path, template, problems)

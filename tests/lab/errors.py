@@ -28,6 +28,16 @@ the ones its API has been seen to answer with, as quoted verbatim in public bug 
 - 81054 "A CNAME record with that host already exists." (adding beside a CNAME): github.com/favonia/cloudflare-ddns/issues/990
 - 81058 "An identical record already exists.": github.com/jeessy2/ddns-go/issues/1378
 - 971 "Please wait and consider throttling your request speed" (HTTP 429, with Retry-After).
+- 1006 "Unrecognized zone setting name: <id>" (HTTP 400): github.com/cloudflare/terraform-provider-cloudflare/issues/1810
+  and /issues/1527 (the id after the colon), also quoted with HTTP 400 in public mocks of the settings API.
+- 1007 "Invalid value for zone setting <id>": github.com/pulumi/pulumi-cloudflare/issues/1319
+- 10003 "could not find entrypoint ruleset in the <phase> phase" (HTTP 404): github.com/ibm-mas/ansible-devops/pull/2403
+- "Filter parsing error (<line>:<column>): ..." is the Rules language's own message (developers.cloudflare.com,
+  Rules language > Expressions > Expression validation); the code the Rulesets API wraps it in is the lab's choice.
+- 1012 "Please provide a zone id when requesting a stored certificate, or fetch by serial number"
+  (GET /certificates without zone_id): github.com/zingz0r/CloudFlare.Client/pull/89
+- 1016 "User is not authorized to perform this action" (Origin CA for a hostname outside the caller's zones):
+  github.com/cloudflare/origin-ca-issuer/issues/65 and /issues/66
 
 Where no public trace names a code (a batch over the plan's limit, an MX record without a
 priority, an invalid record name, a server error), the lab uses the closest documented code and
@@ -61,6 +71,20 @@ CNAME_TARGET_EXISTS = 81053
 CNAME_EXISTS = 81054
 IDENTICAL_RECORD = 81058
 RATE_LIMITED = 971
+# 1004 "Missing 'items'": the live API's answer to a bulk settings edit without the wrapper (the OpenAPI document's note).
+MISSING_ITEMS = 1004
+UNKNOWN_SETTING = 1006
+INVALID_SETTING_VALUE = 1007
+# The lab's choice: no public trace shows the code of an edit refused because the plan does not allow it.
+SETTING_NOT_EDITABLE = 1011
+ENTRYPOINT_NOT_FOUND = 10003
+# The lab's choice for every ruleset validation error (bad expression, action, parameters): no public trace names one.
+RULESET_INVALID = 20021
+CERTIFICATE_ZONE_REQUIRED = 1012
+CERTIFICATE_NOT_AUTHORIZED = 1016
+# The lab's choices for an unreadable CSR, a CSR whose key does not match request_type and an unknown certificate.
+CERTIFICATE_BAD_CSR = 1010
+CERTIFICATE_NOT_FOUND = 1013
 
 
 class ApiError(Exception):

@@ -47,10 +47,16 @@ class Reply:
 
 @dataclass(frozen=True)
 class Route:
+    """``permission`` is the one a token needs, or a function of the path parameters giving it
+    (the rulesets routes: each phase has its own permission)."""
+
     method: str
     template: str
     handler: Callable[[Context], Reply]
-    permission: str
+    permission: str | Callable[[dict[str, str]], str]
+
+    def permission_for(self, params: dict[str, str]) -> str:
+        return self.permission(params) if callable(self.permission) else self.permission
 
 
 def paginate(ctx: Context, items: list[Any], default_per_page: int) -> tuple[list[Any], dict[str, Any]]:

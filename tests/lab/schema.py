@@ -5,7 +5,9 @@
 The document is OpenAPI 3.0, whose schema dialect is close to JSON Schema draft 4, so bodies are
 checked with jsonschema's ``Draft4Validator`` and ``$ref`` is resolved within the document with
 ``referencing``. OpenAPI's ``nullable: true`` (not a JSON Schema keyword) is turned into
-``"type": [<type>, "null"]`` when the document is loaded.
+``"type": [<type>, "null"]`` when the document is loaded, and a ``readOnly`` property listed in
+``required`` is required in responses only, as OpenAPI 3.0 says (a request need not send the
+``version`` or ``last_updated`` of a rule: the server sets them).
 
 Requests are checked against the operation's parameters and ``requestBody`` schema without
 ``format`` (an A record with a bad address is Cloudflare's own error 9005, not a malformed request);
@@ -74,6 +76,31 @@ def _openapi_nullable(node: Any) -> None:
             _openapi_nullable(value)
 
 
+def _is_read_only(node: Any, doc: dict[str, Any]) -> bool:
+    """Whether a property schema is ``readOnly``, directly, through ``$ref`` or in one of its ``allOf`` parts."""
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+        target: Any = doc
+        for part in node["$ref"][2:].split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    if not isinstance(node, dict):
+        return False
+    return node.get("readOnly") is True or any(_is_read_only(part, doc) for part in node.get("allOf", []))
+
+
+def _request_view(node: Any, doc: dict[str, Any]) -> Any:
+    """A copy of the document where ``required`` leaves out ``readOnly`` properties (what a request must send)."""
+    if isinstance(node, list):
+        return [_request_view(value, doc) for value in node]
+    if not isinstance(node, dict):
+        return node
+    copied = {key: _request_view(value, doc) for key, value in node.items()}
+    properties = node.get("properties")
+    if isinstance(node.get("required"), list) and isinstance(properties, dict):
+        copied["required"] = [name for name in node["required"] if not _is_read_only(properties.get(name), doc)]
+    return copied
+
+
 def _pointer(*parts: str) -> str:
     return "#/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in parts)
 
@@ -84,8 +111,9 @@ class OpenApi:
     def __init__(self, path: Path = OPENAPI_FILE):
         self.doc = json.loads(Path(path).read_text(encoding="utf-8"))
         _openapi_nullable(self.doc)
-        resource = Resource.from_contents(self.doc, default_specification=DRAFT4)
-        self.registry = Registry().with_resource(BASE_URI, resource)
+        self.registry = Registry().with_resource(BASE_URI, Resource.from_contents(self.doc, default_specification=DRAFT4))
+        request_doc = _request_view(self.doc, self.doc)
+        self.request_registry = Registry().with_resource(BASE_URI, Resource.from_contents(request_doc, default_specification=DRAFT4))
         self._validators: dict[tuple[str, bool], Draft4Validator] = {}
         self._format_checker = _response_format_checker()
         self.routes = []
@@ -157,8 +185,10 @@ class OpenApi:
     def _errors(self, pointer: str, instance: Any, formats: bool) -> list[str]:
         validator = self._validators.get((pointer, formats))
         if validator is None:
-            checker = self._format_checker if formats else None
-            validator = Draft4Validator({"$ref": BASE_URI + pointer}, registry=self.registry, format_checker=checker)
+            # Responses are checked with formats and the document as it is; requests without formats and
+            # without the readOnly properties in ``required``.
+            checker, registry = (self._format_checker, self.registry) if formats else (None, self.request_registry)
+            validator = Draft4Validator({"$ref": BASE_URI + pointer}, registry=registry, format_checker=checker)
             self._validators[(pointer, formats)] = validator
         messages = []
         for error in validator.iter_errors(instance):

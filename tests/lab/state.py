@@ -1,6 +1,7 @@
 # Copyright (c) launchready.core contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Everything the lab remembers: zones with their records, API tokens, the DNS delay.
+"""Everything the lab remembers: zones with their records, settings and rulesets, API tokens,
+Origin CA certificates, the DNS delay.
 
 One ``LabState`` is shared by the HTTP and DNS servers. Every read and write holds its lock, and
 every change is written to the state file (atomically: a temporary file, fsync, rename) before
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.lab import records
+from tests.lab import records, zone_settings
 from tests.lab.config import PLANS, TOKEN_PATTERN, ZONE_NAME_PATTERN
 
 STATE_VERSION = 1
@@ -43,6 +44,19 @@ class ZoneView:
     records: tuple[dict[str, Any], ...]
 
 
+@dataclass(frozen=True)
+class EdgeRoute:
+    """What the edge needs to answer for one proxied host name, copied out under the lock."""
+
+    host: str
+    zone_id: str
+    zone_name: str
+    plan: str
+    settings: dict[str, Any]
+    rulesets: dict[str, dict[str, Any]]
+    origin: str  # the address (or outside name) the proxied record leads to
+
+
 class LabState:
     def __init__(self, config: dict[str, Any], state_file: Path | None = None):
         self.config = config
@@ -51,14 +65,20 @@ class LabState:
         self.zones: dict[str, dict[str, Any]] = {}
         self.tokens: list[dict[str, Any]] = []
         self.dns_delay_ms = 0
+        self.certificates: list[dict[str, Any]] = []
         self.listeners: list[Any] = []
+        self.pki: Any = None  # the lab's certificate authorities (pki.LabPki), set by server.py
 
     def load_or_reset(self) -> None:
         with self.lock:
             if self.state_file and self.state_file.exists():
                 saved = json.loads(self.state_file.read_text(encoding="utf-8"))
                 self.zones = {zone["name"]: zone for zone in saved["zones"]}
+                for zone in self.zones.values():
+                    zone.setdefault("settings", {})
+                    zone.setdefault("rulesets", {})
                 self.tokens = saved["tokens"]
+                self.certificates = saved.get("certificates", [])
                 self.dns_delay_ms = int(saved.get("dns_delay_ms", 0))
                 self._changed(zones=True)
             else:
@@ -73,6 +93,7 @@ class LabState:
                 self._replace_records(zone["name"], zone["records"])
             self.tokens = [self._new_token(**token) for token in self.config["tokens"]]
             self.dns_delay_ms = self.config["dns_delay_ms"]
+            self.certificates = []
             self._changed(zones=True)
 
     # Zones
@@ -109,6 +130,7 @@ class LabState:
         zone = {
             "id": zone_id_for(name), "name": name, "plan": plan, "name_servers": list(name_servers),
             "created_on": stamp, "modified_on": stamp, "serial": int(time.time()), "records": {},
+            "settings": {}, "rulesets": {},
         }
         self.zones[name] = zone
         return zone
@@ -168,6 +190,105 @@ class LabState:
                 return None
             return ZoneView(best["name"], tuple(best["name_servers"]), best["serial"], tuple(copy.deepcopy(list(best["records"].values()))))
 
+    def proxied_route(self, host: str) -> EdgeRoute | None:
+        """How the edge reaches ``host``: its zone, proxied record and origin (None: no proxied record of that name)."""
+        host = host.lower().rstrip(".")
+        with self.lock:
+            found = self._proxied_record(host)
+            if found is None:
+                return None
+            zone, record = found
+            origin = self._origin_of(record)
+            return EdgeRoute(host, zone["id"], zone["name"], zone["plan"], zone_settings.values(zone),
+                             copy.deepcopy(zone["rulesets"]), origin)
+
+    def _proxied_record(self, host: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        zone = self._zone_of(host)
+        if zone is None:
+            return None
+        candidates = [host]
+        if host != zone["name"]:
+            candidates.append("*." + host.split(".", 1)[1])  # a wildcard record one label up (RFC 4592's common case)
+        for name in candidates:
+            matching = [record for record in zone["records"].values() if record["name"] == name and record["type"] in ("A", "AAAA", "CNAME")]
+            if matching:
+                proxied = [record for record in matching if record.get("proxied")]
+                return (zone, proxied[0]) if proxied else None
+        return None
+
+    def _zone_of(self, host: str) -> dict[str, Any] | None:
+        best = None
+        for name, zone in self.zones.items():
+            if (host == name or host.endswith("." + name)) and (best is None or len(name) > len(best["name"])):
+                best = zone
+        return best
+
+    def _origin_of(self, record: dict[str, Any]) -> str:
+        """The address a record leads to, following CNAMEs through the lab's zones (a name outside them stays a name)."""
+        for _hop in range(8):
+            if record["type"] != "CNAME":
+                return record["content"]
+            target = record["content"].lower().rstrip(".")
+            zone = self._zone_of(target)
+            following = [candidate for candidate in (zone["records"].values() if zone else [])
+                         if candidate["name"] == target and candidate["type"] in ("A", "AAAA", "CNAME")]
+            if not following:
+                return target
+            record = following[0]
+        return record["content"]
+
+    # Settings and rulesets
+
+    def edit_settings(self, zone_id: str, changes: list[tuple[str, Any]], stamp: str) -> None:
+        with self.lock:
+            zone = self.zone_by_id(zone_id)
+            if zone is None:
+                raise KeyError(zone_id)
+            stored = zone.setdefault("settings", {})
+            current = zone_settings.values(zone)
+            for setting_id, value in changes:
+                if current[setting_id] != value:
+                    stored[setting_id] = {"value": copy.deepcopy(value), "modified_on": stamp}
+            self._changed()
+
+    def entrypoint(self, zone_id: str, phase: str) -> dict[str, Any] | None:
+        with self.lock:
+            zone = self.zone_by_id(zone_id)
+            if zone is None:
+                raise KeyError(zone_id)
+            return copy.deepcopy(zone.setdefault("rulesets", {}).get(phase))
+
+    def store_entrypoint(self, zone_id: str, ruleset: dict[str, Any]) -> None:
+        with self.lock:
+            zone = self.zone_by_id(zone_id)
+            if zone is None:
+                raise KeyError(zone_id)
+            zone.setdefault("rulesets", {})[ruleset["phase"]] = copy.deepcopy(ruleset)
+            self._changed()
+
+    # Origin CA certificates
+
+    def add_certificate(self, certificate: dict[str, Any]) -> None:
+        with self.lock:
+            self.certificates.append(copy.deepcopy(certificate))
+            self._changed()
+
+    def find_certificates(self, **match: Any) -> list[dict[str, Any]]:
+        """Certificates whose fields equal ``match`` (e.g. ``id=...`` or ``zone_id=...``)."""
+        with self.lock:
+            return [copy.deepcopy(cert) for cert in self.certificates if all(cert.get(key) == value for key, value in match.items())]
+
+    def revoke_certificate(self, certificate_id: str, stamp: str) -> None:
+        with self.lock:
+            for cert in self.certificates:
+                if cert["id"] == certificate_id:
+                    cert["revoked_at"] = stamp
+            self._changed()
+
+    def revoked_serials(self) -> set[int]:
+        with self.lock:
+            return {int(cert["id"]) for cert in self.certificates if cert.get("revoked_at")}
+
     # Tokens
 
     def add_token(self, value: str, status: str = "active", permissions: list[str] | None = None, zones: list[str] | None = None) -> dict[str, Any]:
@@ -206,7 +327,8 @@ class LabState:
         if self.state_file is None:
             return
         with self.lock:
-            data = {"version": STATE_VERSION, "zones": list(self.zones.values()), "tokens": self.tokens, "dns_delay_ms": self.dns_delay_ms}
+            data = {"version": STATE_VERSION, "zones": list(self.zones.values()), "tokens": self.tokens, "dns_delay_ms": self.dns_delay_ms,
+                    "certificates": self.certificates}
             write_json_atomic(self.state_file, data)
 
 
