@@ -240,11 +240,11 @@ def test_dkim_round_trip_through_the_lab(lab, zone, tmp_path, providers):
 @pytest.fixture(scope="module")
 def heavy_senders(lab: Lab):
     """Seven more senders with an SPF record each: with Google's four lookups, eleven."""
-    lab.add_zone("example.test")
-    lab.seed_records("example.test", [{"type": "TXT", "name": "p%d.example.test" % i, "content": "v=spf1 ip4:192.0.2.%d -all" % i, "ttl": 300}
+    lab.add_zone("senders-e2e.test")
+    lab.seed_records("senders-e2e.test", [{"type": "TXT", "name": "p%d.senders-e2e.test" % i, "content": "v=spf1 ip4:192.0.2.%d -all" % i, "ttl": 300}
                                       for i in range(7)])
     yield
-    lab.delete_zone("example.test")
+    lab.delete_zone("senders-e2e.test")
 
 
 @pytest.mark.parametrize(
@@ -254,8 +254,8 @@ def heavy_senders(lab: Lab):
         ({"dmarc": {"policy": "rejct", "rua": []}}, "value of policy must be one of: none, quarantine, reject, got: rejct"),
         ({"dmarc": {"policy": "quarantine", "percent": 150}}, "dmarc.percent=150 is out of range"),
         ({"dmarc": {"policy": "none", "rua": ["dmarc@example.com"]}}, "must be a mailto: URI such as mailto:dmarc@example.com"),
-        ({"spf": {"include": ["p%d.example.test" % i for i in range(7)]}},
-         "SPF at {zone} would need 11 DNS lookups, over the limit of 10 (RFC 7208 section 4.6.4): include:p0.example.test (spf) costs 1"),
+        ({"spf": {"include": ["p%d.senders-e2e.test" % i for i in range(7)]}},
+         "SPF at {zone} would need 11 DNS lookups, over the limit of 10 (RFC 7208 section 4.6.4): include:p0.senders-e2e.test (spf) costs 1"),
     ],
 )
 def test_bad_input_publishes_nothing(lab, zone, tmp_path, heavy_senders, change, message):
