@@ -241,8 +241,8 @@ def test_dkim_round_trip_through_the_lab(lab, zone, tmp_path, providers):
 def heavy_senders(lab: Lab):
     """Seven more senders with an SPF record each: with Google's four lookups, eleven."""
     lab.add_zone("senders-e2e.test")
-    lab.seed_records("senders-e2e.test", [{"type": "TXT", "name": "p%d.senders-e2e.test" % i, "content": "v=spf1 ip4:192.0.2.%d -all" % i, "ttl": 300}
-                                      for i in range(7)])
+    senders = [{"type": "TXT", "name": "p%d.senders-e2e.test" % i, "content": "v=spf1 ip4:192.0.2.%d -all" % i, "ttl": 300} for i in range(7)]
+    lab.seed_records("senders-e2e.test", senders)
     yield
     lab.delete_zone("senders-e2e.test")
 
