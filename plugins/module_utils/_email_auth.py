@@ -324,6 +324,7 @@ async def _flatten(plan: _SpfPlan, evaluation: _spf.SpfEvaluation, resolver, all
         else:
             kept.append(term)
     addresses = _spf.collapse(networks)
+    plan.sources.update({term: "flattened" for term in addresses if term not in plan.sources})
     main_size = len(_spf.build(addresses + kept, all_qualifier))
     if main_size <= _spf.RECORD_SIZE_LIMIT:
         plan.terms = addresses + kept
@@ -332,6 +333,7 @@ async def _flatten(plan: _SpfPlan, evaluation: _spf.SpfEvaluation, resolver, all
     names = ["_spf%d.%s" % (index, plan.name) for index in range(1, len(parts) + 1)]
     plan.extra = {name: [" ".join(["v=spf1", *part])] for name, part in zip(names, parts, strict=True)}
     plan.terms = ["include:%s" % name for name in names] + kept
+    plan.sources.update({"include:%s" % name: "flattened" for name in names})
     return flattened
 
 
@@ -355,7 +357,7 @@ async def _spf_records(plans: list[_SpfPlan], all_qualifier: str, flatten: bool,
                     % (plan.name, before, evaluation.lookups, ", ".join(flattened), datetime.date.today().isoformat()))
         blockers = [p for p in evaluation.problems if p.severity == MUST_DO_NOW]
         if evaluation.lookups > _spf.LOOKUP_LIMIT:
-            costs = ", ".join("%s (%s) costs %d" % (term, plan.sources.get(term, "flattened"), cost)
+            costs = ", ".join("%s (%s) costs %d" % (term, plan.sources.get(term, "all"), cost)
                               for term, cost in evaluation.costs if cost)
             errors.append(
                 "SPF at %s would need %d DNS lookups, over the limit of %d (RFC 7208 section 4.6.4): %s. Drop a provider you no longer "
@@ -367,7 +369,7 @@ async def _spf_records(plans: list[_SpfPlan], all_qualifier: str, flatten: bool,
         result.warnings += ["SPF at %s: %s: %s" % (plan.name, p.title, p.evidence) for p in evaluation.problems if p.severity == CAN_WAIT]
         result.spf.append({
             "name": plan.name, "record": text, "lookups": evaluation.lookups, "void_lookups": evaluation.void_lookups,
-            "costs": [{"term": term, "lookups": cost, "source": plan.sources.get(term, "flattened")} for term, cost in evaluation.costs],
+            "costs": [{"term": term, "lookups": cost, "source": plan.sources.get(term, "")} for term, cost in evaluation.costs],
             "flattened": flattened, "parts": [{"name": name, "record": records[0]} for name, records in plan.extra.items()],
         })
 
@@ -400,7 +402,7 @@ async def build_records(domain: str, providers: list[dict], spf: dict, dkim: lis
         raise BuildError(errors)
     txt: dict[str, tuple[list[str], str, Callable[[str], bool]]] = {}
     for item in result.spf:
-        sources = sorted({c["source"] for c in item["costs"] if c["source"] not in ("spf", "flattened")})
+        sources = sorted({c["source"] for c in item["costs"] if c["source"] not in ("spf", "flattened", "")})
         txt[item["name"]] = ([item["record"]], "SPF" + (" (%s)" % ", ".join(sources) if sources else ""), _spf.is_spf)
         for part in item["parts"]:
             txt[part["name"]] = ([part["record"]], "SPF part of %s (flattened, refresh regularly)" % item["name"], _spf.is_spf)

@@ -173,13 +173,13 @@ generated_private_keys:
   elements: dict
 """
 
-# Ansible modules import after their documentation (validate-modules checks it).
-import datetime  # noqa: E402
-import os  # noqa: E402
+# Ansible modules import after their documentation (validate-modules checks it; ruff ignores E402 here).
+import datetime
+import os
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.launchready.core.plugins.module_utils import _dkim  # noqa: E402
+from ansible_collections.launchready.core.plugins.module_utils import _dkim
 
 
 def current_year() -> int:

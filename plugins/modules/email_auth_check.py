@@ -164,20 +164,20 @@ queries:
   sample: 42
 """
 
-# Ansible modules import after their documentation (validate-modules checks it).
-import asyncio  # noqa: E402
+# Ansible modules import after their documentation (validate-modules checks it; ruff ignores E402 here).
+import asyncio
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.launchready.core.plugins.module_utils._dkim import CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY  # noqa: E402
-from ansible_collections.launchready.core.plugins.module_utils._dns import (  # noqa: E402
+from ansible_collections.launchready.core.plugins.module_utils._dkim import CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY
+from ansible_collections.launchready.core.plugins.module_utils._dns import (
     DNSPYTHON_IMPORT_ERROR,
     HAS_DNSPYTHON,
     AsyncResolver,
     DnsConfigError,
 )
-from ansible_collections.launchready.core.plugins.module_utils._email_auth import AuthoritativeRouter, check_domains, make_resolver  # noqa: E402
-from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, MUST_DO_NOW, ranked, summarize  # noqa: E402
+from ansible_collections.launchready.core.plugins.module_utils._email_auth import AuthoritativeRouter, check_domains, make_resolver
+from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, MUST_DO_NOW, ranked, summarize
 
 
 def main() -> None:

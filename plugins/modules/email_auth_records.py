@@ -311,13 +311,14 @@ report_authorization_records:
   elements: dict
   sample: [{zone: example.net, type: TXT, name: example.com._report._dmarc.example.net, content: v=DMARC1, ttl: 3600}]
 spf:
-  description: Each SPF record built, with C(name), C(record), C(lookups), C(void_lookups), C(costs) (per term, with C(source)),
+  description: Each SPF record built, with C(name), C(record), C(lookups), C(void_lookups), C(costs) (per term, with its C(source), the provider,
+    V(spf) for O(spf), V(flattened), or empty for C(all)),
     C(flattened) (the includes replaced by addresses) and C(parts) (the extra records of a flattened record).
   returned: success
   type: list
   elements: dict
   sample: [{name: example.com, record: "v=spf1 include:_spf.google.com ~all", lookups: 4, void_lookups: 0, flattened: [], parts: [],
-            costs: [{term: "include:_spf.google.com", lookups: 4, source: google_workspace}, {term: "~all", lookups: 0, source: flattened}]}]
+            costs: [{term: "include:_spf.google.com", lookups: 4, source: google_workspace}, {term: "~all", lookups: 0, source: ""}]}]
 dkim:
   description: Each DKIM entry, with C(selector), C(name), C(source), C(type) (V(TXT) or V(CNAME)), and C(value), C(key_type) and
     C(bits) for a TXT key, or C(target) for a CNAME.
@@ -341,20 +342,20 @@ errors:
   elements: str
 """
 
-# Ansible modules import after their documentation (validate-modules checks it).
-import asyncio  # noqa: E402
+# Ansible modules import after their documentation (validate-modules checks it; ruff ignores E402 here).
+import asyncio
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.launchready.core.plugins.module_utils._dkim import CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY  # noqa: E402
-from ansible_collections.launchready.core.plugins.module_utils._dns import (  # noqa: E402
+from ansible_collections.launchready.core.plugins.module_utils._dkim import CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY
+from ansible_collections.launchready.core.plugins.module_utils._dns import (
     DNSPYTHON_IMPORT_ERROR,
     HAS_DNSPYTHON,
     AsyncResolver,
     DnsConfigError,
 )
-from ansible_collections.launchready.core.plugins.module_utils._email_auth import BuildError, build_records, make_resolver  # noqa: E402
-from ansible_collections.launchready.core.plugins.module_utils._email_providers import PROVIDERS  # noqa: E402
+from ansible_collections.launchready.core.plugins.module_utils._email_auth import BuildError, build_records, make_resolver
+from ansible_collections.launchready.core.plugins.module_utils._email_providers import PROVIDERS
 
 POLICIES = ["none", "quarantine", "reject"]
 

@@ -72,7 +72,7 @@ def test_google_workspace_and_sendgrid_with_monitoring_dmarc():
     assert set(apex) == {"type", "name", "values", "ttl", "comment"}  # only keys cloudflare_dns_records takes
     assert result.spf == [{
         "name": "example.com", "record": "v=spf1 include:_spf.google.com ~all", "lookups": 4, "void_lookups": 0, "flattened": [], "parts": [],
-        "costs": [{"term": "include:_spf.google.com", "lookups": 4, "source": "google_workspace"}, {"term": "~all", "lookups": 0, "source": "flattened"}],
+        "costs": [{"term": "include:_spf.google.com", "lookups": 4, "source": "google_workspace"}, {"term": "~all", "lookups": 0, "source": ""}],
     }]
     assert result.authorization_records == []
     assert result.warnings == []
@@ -309,6 +309,8 @@ def test_flatten_splits_a_long_record_and_keeps_what_cannot_be_flattened():
     assert spf["record"] == "v=spf1 " + " ".join("include:_spf%d.example.com" % (i + 1) for i in range(len(spf["parts"]))) + \
         " include:macro.example.net ~all"
     assert spf["lookups"] == len(spf["parts"]) + 2
+    assert {c["term"]: c["source"] for c in spf["costs"]} == dict(
+        {"include:_spf%d.example.com" % (i + 1): "flattened" for i in range(len(spf["parts"]))}, **{"include:macro.example.net": "spf", "~all": ""})
     records = by_name(result.records)
     for part in spf["parts"]:
         assert records[("TXT", part["name"])] == part["record"]
