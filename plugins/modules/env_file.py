@@ -30,7 +30,7 @@ options:
     description:
       - The environment file to write, for example the C(.env) in a deploy root's shared folder.
       - If it is a symbolic link, the file it points to is written and the link is kept.
-      - Its directory must exist.
+      - Its directory must exist (in check mode, a missing directory counts as a file to create).
     type: path
     required: true
   format:
@@ -191,14 +191,14 @@ backup_file:
   sample: /srv/members/shared/.env.12345.2025-05-01@10:00:00~
 """
 
-import grp  # noqa: E402
-import os  # noqa: E402
-import pwd  # noqa: E402
-import traceback  # noqa: E402
+import grp
+import os
+import pwd
+import traceback
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.launchready.core.plugins.module_utils._envfile import (  # noqa: E402
+from ansible_collections.launchready.core.plugins.module_utils._envfile import (
     FORMATS,
     EnvFileError,
     ForbiddenRule,
@@ -210,7 +210,7 @@ from ansible_collections.launchready.core.plugins.module_utils._envfile import (
     validate,
     write_atomic,
 )
-from ansible_collections.launchready.core.plugins.module_utils._redact import scrub  # noqa: E402
+from ansible_collections.launchready.core.plugins.module_utils._redact import scrub
 
 
 def _resolve_id(name, lookup, kind):
@@ -270,7 +270,8 @@ def main():
         gid = _resolve_id(params["group"], lambda name: grp.getgrnam(name).gr_gid, "group")
 
         path = os.path.realpath(params["path"])
-        if not os.path.isdir(os.path.dirname(path)):
+        # In check mode the directory may be one an earlier task would have created.
+        if not os.path.isdir(os.path.dirname(path)) and not module.check_mode:
             raise EnvFileError("directory %s does not exist" % os.path.dirname(path))
         if os.path.isdir(path):
             raise EnvFileError("%s is a directory" % path)

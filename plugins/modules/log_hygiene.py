@@ -183,13 +183,13 @@ summary:
     history_blobs: 0
 """
 
-import os  # noqa: E402
-import re  # noqa: E402
+import os
+import re
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.launchready.core.plugins.module_utils._scan import expand_log_paths, scan_logs, summary, to_findings  # noqa: E402
-from ansible_collections.launchready.core.plugins.module_utils._secret_rules import (  # noqa: E402
+from ansible_collections.launchready.core.plugins.module_utils._scan import expand_log_paths, scan_logs, summary, to_findings
+from ansible_collections.launchready.core.plugins.module_utils._secret_rules import (
     LOG,
     SECRET,
     PathMatcher,

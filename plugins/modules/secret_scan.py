@@ -288,12 +288,12 @@ walk:
   sample: git
 """
 
-import os  # noqa: E402
-import re  # noqa: E402
+import os
+import re
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.launchready.core.plugins.module_utils._scan import (  # noqa: E402
+from ansible_collections.launchready.core.plugins.module_utils._scan import (
     DEFAULT_EXCLUDE_DIRS,
     ScanError,
     apply_baseline,
@@ -309,7 +309,7 @@ from ansible_collections.launchready.core.plugins.module_utils._scan import (  #
     updated_baseline,
     write_text,
 )
-from ansible_collections.launchready.core.plugins.module_utils._secret_rules import (  # noqa: E402
+from ansible_collections.launchready.core.plugins.module_utils._secret_rules import (
     DEFAULT_DEV_PATHS,
     DEFAULT_PREVIEW_DOMAINS,
     DEFAULT_PRODUCTION_PATHS,

@@ -91,6 +91,10 @@ def test_check_mode_writes_nothing(tmp_path, capsys, secret_values):
     result = run(capsys, path=str(path), values=secret_values, _ansible_check_mode=True)
     assert result["changed"] is True
     assert os.listdir(tmp_path) == []
+    # a directory an earlier task would create in a real run
+    missing = run(capsys, path=str(tmp_path / "shared" / ".env"), values=secret_values, _ansible_check_mode=True)
+    assert missing["changed"] is True and missing["added"] == sorted(secret_values)
+    assert os.listdir(tmp_path) == []
 
 
 def test_required_key_missing_fails_before_writing(tmp_path, capsys, secret_values):
