@@ -42,7 +42,14 @@ class Lab:
         self.control_url: str = endpoints["control_url"]
         self.dns_host: str = endpoints["dns"]["host"]
         self.dns_port: int = int(endpoints["dns"]["port"])
-        self.edge: dict[str, str] = dict(endpoints["edge"])
+        self.edge: dict[str, Any] = dict(endpoints["edge"])
+        self.edge_http_port: int = int(self.edge["http_port"])
+        self.edge_https_port: int = int(self.edge["https_port"])
+        self.edge_ca_file = Path(self.edge["ca_file"])
+        self.origin: dict[str, Any] = dict(endpoints["origin"])
+        self.origin_http_port: int = int(self.origin["http_port"])
+        self.origin_https_port: int = int(self.origin["https_port"])
+        self.origin_ca_file = Path(self.origin["ca_file"])
         self.state_file = Path(endpoints["state_file"])
 
     @classmethod
@@ -145,3 +152,60 @@ class Lab:
 
     def reset(self) -> None:
         self._control("POST", "/reset")
+
+    # The edge and the origin
+
+    def edge_resolve(self, hosts: list[str]) -> dict[str, str]:
+        """``{"host:80": "127.0.0.1:<edge http port>", "host:443": "127.0.0.1:<edge https port>"}``: curl's --resolve for the edge."""
+        mapping = {}
+        for host in hosts:
+            mapping["%s:80" % host] = "%s:%d" % (self.edge["ipv4"], self.edge_http_port)
+            mapping["%s:443" % host] = "%s:%d" % (self.edge["ipv4"], self.edge_https_port)
+        return mapping
+
+    def edge_log(self) -> list[dict[str, Any]]:
+        """The edge's answers, oldest first: scheme, method, host, target, status, cache, origin_status, client_ip, ray."""
+        return self._control("GET", "/edge/log")
+
+    def clear_edge_log(self) -> None:
+        self._control("DELETE", "/edge/log")
+
+    def purge_edge_cache(self, zone: str | None = None) -> int:
+        return self._control("DELETE", "/edge/cache", {"zone": zone} if zone else None)["purged"]
+
+    def reset_rate_limits(self) -> None:
+        self._control("DELETE", "/edge/ratelimits")
+
+    def set_edge_certificate_days(self, days: int) -> None:
+        """Validity of the edge certificates made from now on (to see an expiring certificate)."""
+        self._control("PUT", "/edge/certificate_days", {"days": days})
+
+    def origin_state(self) -> dict[str, Any]:
+        return self._control("GET", "/origin")
+
+    def set_origin_flags(self, **flags: Any) -> dict[str, Any]:
+        """``stale_preview_links``, ``mixed_content`` (booleans), ``slow_ms``: what the origin app shows."""
+        return self._control("PUT", "/origin/flags", flags)
+
+    def install_origin_certificate(self, cert_pem: str | None = None, key_pem: str | None = None,
+                                   cert_file: str | Path | None = None, key_file: str | Path | None = None) -> None:
+        """The certificate (PEM text or file) the origin's HTTPS port serves for every name, until ``default_origin_certificate()``."""
+        if cert_pem is not None and key_pem is not None:
+            self._control("PUT", "/origin/certificate", {"cert_pem": cert_pem, "key_pem": key_pem})
+        else:
+            self._control("PUT", "/origin/certificate", {"cert_file": str(cert_file), "key_file": str(key_file)})
+
+    def default_origin_certificate(self) -> None:
+        self._control("DELETE", "/origin/certificate")
+
+    def issue_origin_certificate(self, hostnames: list[str], days: int = 365) -> tuple[str, str]:
+        """(certificate PEM, key PEM) from the lab Origin CA, without an API call."""
+        pair = self._control("POST", "/origin_ca/certificates", {"hostnames": hostnames, "days": days})
+        return pair["cert_pem"], pair["key_pem"]
+
+    def set_origin_upstream(self, port: int | None) -> None:
+        """Send the edge (and the origin's HTTPS port) to another HTTP server on 127.0.0.1:port; None: back to the lab's."""
+        if port is None:
+            self._control("DELETE", "/origin/upstream")
+        else:
+            self._control("PUT", "/origin/upstream", {"port": port})

@@ -2,6 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """``python -m tests.lab serve``: run the lab in the foreground until SIGTERM or SIGINT.
 
+It serves the Cloudflare API emulator and control API (HTTP), authoritative DNS, the edge (HTTP
+and HTTPS) and the origin (gunicorn running origin_app/, and its TLS front).
+
 With ``--exit-with-pid PID`` it also stops when that process is gone, so a test run that dies
 does not leave its lab behind.
 
@@ -25,8 +28,11 @@ from tests.lab.config import ENDPOINTS_FILE, STATE_FILE
 from tests.lab.control import PREFIX as CONTROL_PREFIX
 from tests.lab.control import Control
 from tests.lab.dns_server import DnsServer
+from tests.lab.edge import Edge
 from tests.lab.faults import FaultInjector
 from tests.lab.http_server import LabHTTPServer
+from tests.lab.origin import Origin
+from tests.lab.pki import LabPki
 from tests.lab.process import alive
 from tests.lab.recorder import Recorder
 from tests.lab.schema import OpenApi
@@ -42,11 +48,16 @@ def serve(state_dir: Path, config_path: Path | None = None, owner_pid: int | Non
     state = LabState(config, state_dir / STATE_FILE)
     state.load_or_reset()
     recorder, faults = Recorder(), FaultInjector()
+    state.pki = LabPki(state_dir)
+    origin = Origin(state_dir, state.pki, HOST)
+    origin.start()
+    edge = Edge(state, state.pki, origin.ports, HOST)
+    edge.start()
 
     dns = DnsServer(state, config["edge"], HOST)
     dns_port = dns.start()
     endpoints: dict[str, Any] = {}
-    control = Control(state, recorder, faults, lambda: dict(endpoints, zones=state.zone_ids()))
+    control = Control(state, recorder, faults, lambda: dict(endpoints, zones=state.zone_ids()), edge=edge, origin=origin)
     http = LabHTTPServer((HOST, 0), Api(state, OpenApi(), recorder, faults), control)
     base = "http://%s:%d" % (HOST, http.server_address[1])
     endpoints.update({
@@ -54,7 +65,8 @@ def serve(state_dir: Path, config_path: Path | None = None, owner_pid: int | Non
         "api_base_url": base + API_PREFIX,
         "control_url": base + CONTROL_PREFIX,
         "dns": {"host": HOST, "port": dns_port},
-        "edge": dict(config["edge"]),
+        "edge": edge.endpoints(config["edge"]),
+        "origin": {"http_port": origin.http_port, "https_port": origin.https_port, "ca_file": str(state.pki.origin_ca.cert_file)},
         "state_file": str(state.state_file),
     })
     endpoints_file = state_dir / ENDPOINTS_FILE
@@ -75,6 +87,8 @@ def serve(state_dir: Path, config_path: Path | None = None, owner_pid: int | Non
     finally:
         http.shutdown()
         http.server_close()
+        edge.stop()
+        origin.stop()
         dns.stop()
         state.save()
         with contextlib.suppress(OSError):
