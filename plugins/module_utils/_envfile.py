@@ -155,7 +155,7 @@ _SHELL_ESCAPABLE = '"\\$`'
 
 def _read_quoted(text: str, pos: int, quote: str, fmt: str) -> tuple[str, int]:
     """Read a quoted value starting after the opening quote; return it and the position after the closing quote."""
-    out = []
+    out: list[str] = []
     while pos < len(text):
         char = text[pos]
         if char == quote:

@@ -405,7 +405,7 @@ def scan_history(
 
 def expand_log_paths(patterns: list[str]) -> list[str]:
     """Files named, files matching a glob, and every file under a directory; sorted, each once."""
-    found = set()
+    found: set[str] = set()
     for pattern in patterns:
         if os.path.isdir(pattern):
             for directory, _dirs, filenames in os.walk(pattern):
