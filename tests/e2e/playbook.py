@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 
 from ansible.plugins.callback import CallbackBase
 
 
 def _plain(value):
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple, set)):
         return [_plain(item) for item in value]
@@ -63,16 +64,14 @@ class CallbackModule(CallbackBase):
         self.results = []
 
     def _record(self, result, status):
-        outcome = _plain(result._result)
+        # ansible-core 2.19 made result, host and task public; older versions have only the _ names.
+        outcome = getattr(result, "result", None)
+        outcome = _plain(outcome if isinstance(outcome, Mapping) else result._result)
+        host = getattr(result, "host", None) or result._host
+        task = getattr(result, "task", None) or result._task
         if status == "ok" and outcome.get("changed"):
             status = "changed"
-        self.results.append({
-            "host": result._host.get_name(),
-            "task": result._task.get_name(),
-            "action": result._task.action,
-            "status": status,
-            "result": outcome,
-        })
+        self.results.append({"host": host.get_name(), "task": task.get_name(), "action": task.action, "status": status, "result": outcome})
 
     def v2_runner_on_ok(self, result):
         self._record(result, "ok")
