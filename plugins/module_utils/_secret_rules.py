@@ -379,7 +379,7 @@ _NAME_EXCLUDE_RE = re.compile(
 _VALUE_REJECT_RE = re.compile(
     r"^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$|^\$\(|^\$ANSIBLE_VAULT|^%[A-Za-z_][A-Za-z0-9_]*%$|^@Microsoft\.KeyVault|"
     r"process\.env|os\.environ|getenv|ENV\[|\s|://|\\\\|^(?:\.{1,2}|~)/|^/[a-z0-9_.-]+(?:/[a-z0-9_.-]*)*$|"
-    r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$|"
+    r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$|^(?:[A-Z][a-z]*|[a-z]+)(?:[A-Z][a-z]+)+$|\{[A-Za-z_.][^}]*\}|"
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$|^(?:sha\d+|md5)[-:]"
 )
 # Unquoted values are code as often as data: a call or a shell substitution is not a secret.
@@ -409,11 +409,22 @@ def _value_is_secret_like(match: re.Match[str], secret: str, min_length: int, mi
     return shannon_entropy(secret) >= threshold
 
 
+def _encodes_a_placeholder(secret: str) -> bool:
+    """Base64 of readable text that is itself a placeholder (``bm90IG15IHJlYWwgcGFzc3dvcmQ=``: "not my real password")."""
+    if len(secret) % 4 or not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", secret):
+        return False
+    try:
+        decoded = base64.b64decode(secret, validate=True).decode("ascii")
+    except (ValueError, binascii.Error):
+        return False
+    return decoded.isprintable() and looks_like_placeholder(decoded)
+
+
 def _check_assignment(secret: str, match: re.Match[str], ctx: FileContext, severity: str) -> str | None:
     if match.group("bare") is not None and not ctx.config_like:
         return None
     name = assigned_name(match)
-    if _NAME_EXCLUDE_RE.search(name) or _CHECKSUMMED_RE.match(secret):
+    if _NAME_EXCLUDE_RE.search(name) or _CHECKSUMMED_RE.match(secret) or _encodes_a_placeholder(secret):
         return None
     if re.search(r"pass|pwd", name):
         return severity if _value_is_secret_like(match, secret, 8, 2.5) else None

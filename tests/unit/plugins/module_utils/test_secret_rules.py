@@ -174,6 +174,10 @@ HARD_NEGATIVES = [
     ("CLIENT_ID=%s.apps.googleusercontent.com" % fakes.chars(string.digits, 12), ".env", "client id"),
     ("logo = 'data:image/png;base64,%s'" % fakes.chars(secret_corpus.B64, 120), "logo.py", "data uri"),
     ("TOKEN=%s" % fakes.chars(string.ascii_lowercase, 30), ".env", "one character class"),
+    ("'netcredentials_only': 'NetCredentialsOnly',", "runas.py", "CamelCase identifier"),
+    ("model = Model(password='IAmSensitive', password_bytes=b'IAmSensitiveBytes')", "types.py", "CamelCase example"),
+    ("  password: '%s'," % base64.b64encode(b"not my real password").decode(), "auth.js", "base64 of a placeholder"),
+    ("r += f\", secret='{base64.b64encode(self.secret).decode()}'\"", "tsig.py", "f-string interpolation"),
 ]
 
 
