@@ -163,6 +163,20 @@ class Lab:
             mapping["%s:443" % host] = "%s:%d" % (self.edge["ipv4"], self.edge_https_port)
         return mapping
 
+    def edge_client(self, **options: Any) -> Any:
+        """An ``httpx.Client`` whose requests to any host on ports 80 and 443 reach the edge (Host and SNI kept),
+        trusting the lab's edge CA. ``options`` go to ``httpx.Client`` (e.g. ``follow_redirects=True``)."""
+        import ssl  # pylint: disable=import-outside-toplevel
+
+        import httpx  # pylint: disable=import-outside-toplevel
+
+        from tests.lab.resolve import ResolveTransport  # pylint: disable=import-outside-toplevel
+
+        context = ssl.create_default_context(cafile=str(self.edge_ca_file))
+        fallback = {80: "%s:%d" % (self.edge["ipv4"], self.edge_http_port), 443: "%s:%d" % (self.edge["ipv4"], self.edge_https_port)}
+        options.setdefault("timeout", 30)
+        return httpx.Client(transport=ResolveTransport({}, fallback, verify=context), **options)
+
     def edge_log(self) -> list[dict[str, Any]]:
         """The edge's answers, oldest first: scheme, method, host, target, status, cache, origin_status, client_ip, ray."""
         return self._control("GET", "/edge/log")

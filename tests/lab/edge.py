@@ -137,7 +137,7 @@ class Edge:
 
     def start(self) -> None:
         for server, name in ((self.http, "lab-edge-http"), (self.https, "lab-edge-https")):
-            threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
+            threading.Thread(target=server.serve_forever, args=(0.1,), name=name, daemon=True).start()
 
     def stop(self) -> None:
         for server in (self.http, self.https):

@@ -83,7 +83,7 @@ class Origin:
             self._start_fallback()
         else:
             self._start_gunicorn()
-        threading.Thread(target=self.front.serve_forever, name="lab-origin-tls", daemon=True).start()
+        threading.Thread(target=self.front.serve_forever, args=(0.1,), name="lab-origin-tls", daemon=True).start()
 
     def _start_gunicorn(self) -> None:
         app_dir = LAB_DIR / "origin_app"
@@ -117,7 +117,7 @@ class Origin:
         server.setup_environ()
         server.set_app(application)
         self._fallback = server
-        threading.Thread(target=server.serve_forever, name="lab-origin-wsgiref", daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.1,), name="lab-origin-wsgiref", daemon=True).start()
 
     def stop(self) -> None:
         self.front.shutdown()

@@ -78,18 +78,20 @@ def serve(state_dir: Path, config_path: Path | None = None, owner_pid: int | Non
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_args: stop.set())
-    threading.Thread(target=http.serve_forever, name="lab-http", daemon=True).start()
+    threading.Thread(target=http.serve_forever, args=(0.1,), name="lab-http", daemon=True).start()
     write_endpoints(state)
     try:
         while not stop.wait(0.5):
             if owner_pid is not None and not alive(owner_pid):
                 break
     finally:
+        stopping_origin = threading.Thread(target=origin.stop, name="lab-origin-stop")  # gunicorn takes the longest
+        stopping_origin.start()
         http.shutdown()
         http.server_close()
         edge.stop()
-        origin.stop()
         dns.stop()
+        stopping_origin.join()
         state.save()
         with contextlib.suppress(OSError):
             endpoints_file.unlink()
