@@ -236,3 +236,58 @@ def test_role_verification_alone_finds_a_removed_name(lab: Lab, zone: str):
     assert titles(blockers) == [("must_do_now", "api.%s does not resolve" % zone)]
     failed = [r["task"] for r in verify.results if r["status"] == "failed"]
     assert failed == ["launchready.core.domain_routing : Ask every authoritative nameserver for every expected record"]
+
+
+def test_role_check_diff_shows_before_and_after_of_every_changed_set(lab: Lab, zone: str):
+    token = lab.add_token(DNS_EDIT, zones=[zone])
+    lab.seed_records(
+        zone,
+        [
+            {"type": "A", "name": "api." + zone, "content": "192.0.2.99", "ttl": 300, "proxied": False},
+            {"type": "A", "name": "staging." + zone, "content": "192.0.2.66", "ttl": 300, "proxied": False},
+        ],
+    )
+    lab.reset_calls()
+
+    preview = run_playbook(ROLE, role_vars(lab, zone, token), check=True, diff=True)
+    assert preview.rc == 0, preview.output
+    assert lab.calls()["writes"] == 0
+    assert sorted(r["content"] for r in lab.records(zone)) == ["192.0.2.66", "192.0.2.99"]
+    diff = preview.task("launchready.core.domain_routing : Make the Cloudflare zone's records match the subdomain plan and the extra records")["diff"]
+    # An updated set, a deleted set and a created set, each with its before and its after.
+    assert diff["before"]["api.%s A" % zone] == [{"proxied": False, "ttl": 300, "value": "192.0.2.99"}]
+    assert diff["after"]["api.%s A" % zone] == [{"proxied": False, "ttl": 300, "value": "192.0.2.11"}]
+    assert diff["before"]["staging.%s A" % zone] == [{"proxied": False, "ttl": 300, "value": "192.0.2.66"}]
+    assert diff["after"]["staging.%s A" % zone] == []
+    assert diff["before"]["help.%s CNAME" % zone] == []
+    assert diff["after"]["help.%s CNAME" % zone] == [{"proxied": False, "ttl": 1, "value": "acme.helpdesk.example.net"}]
+    # What the user reads: the default callback's unified diff of those sets.
+    shown = preview.stdout
+    assert "--- before\n+++ after\n" in shown
+    assert '-            "value": "192.0.2.99"\n+            "value": "192.0.2.11"\n' in shown
+    assert '-            "value": "192.0.2.66"\n' in shown
+    assert '+    "help.%s CNAME": [\n' % zone in shown
+    assert '+            "value": "acme.helpdesk.example.net"\n' in shown
+
+
+def test_role_never_shows_the_token_even_at_vvv_with_diff(lab: Lab, zone: str):
+    token = lab.add_token(DNS_EDIT, zones=[zone])
+    published = run_playbook(ROLE, role_vars(lab, zone, token), diff=True, verbosity=3)
+    assert published.rc == 0, published.output
+    # The run printed the module's arguments (token masked) and the diff, where a token would show.
+    assert '"api_token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in published.stdout
+    assert "--- before\n+++ after\n" in published.stdout
+    assert token not in published.stdout
+    assert token not in published.stderr
+
+    read_only = lab.add_token(["zone:read"], zones=[zone])
+    refused = run_playbook(ROLE, role_vars(lab, zone, read_only), diff=True, verbosity=3)
+    assert refused.rc == 2, refused.output
+    assert [r["task"] for r in refused.results if r["status"] == "failed"] == [
+        "launchready.core.domain_routing : Make the Cloudflare zone's records match the subdomain plan and the extra records"
+    ]
+    assert "failed with HTTP 403" in refused.task(
+        "launchready.core.domain_routing : Make the Cloudflare zone's records match the subdomain plan and the extra records"
+    )["msg"]
+    assert read_only not in refused.stdout
+    assert read_only not in refused.stderr
