@@ -31,6 +31,7 @@ import html
 import json
 import math
 import secrets
+import socket
 import ssl
 import threading
 import time
@@ -329,6 +330,8 @@ class _EdgeServer(ThreadingHTTPServer):
         self.https = https
 
     def finish_request(self, request: Any, client_address: Any) -> None:
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle and delayed ACKs cost 40 ms an answer.
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not self.https:
             super().finish_request(request, client_address)
             return

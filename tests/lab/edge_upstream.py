@@ -118,7 +118,8 @@ class Upstream:
                 if not reused:
                     connection.connect()
                     connected = True
-                    self._check_certificate(mode, connection)
+                    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
+                self._check_certificate(mode, connection)
                 connection.sock.settimeout(READ_TIMEOUT)  # type: ignore[union-attr]
                 connection.request(method, target, body=body or None, headers=dict(headers))
                 response = connection.getresponse()
@@ -150,10 +151,15 @@ class Upstream:
         return _Connection(port, server_name, self._strict if mode == "strict" else self._full)
 
     def _check_certificate(self, mode: str, connection: http.client.HTTPConnection) -> None:
+        """Strict mode: refuse a certificate revoked through the API (checked on every request, kept-alive or not)."""
         if mode != "strict":
             return
-        der = connection.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
-        if der and x509.load_der_x509_certificate(der).serial_number in self.revoked():
+        serial = getattr(connection, "peer_serial", None)
+        if serial is None:
+            der = connection.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
+            serial = x509.load_der_x509_certificate(der).serial_number if der else 0
+            connection.peer_serial = serial  # type: ignore[attr-defined]
+        if serial in self.revoked():
             raise OriginError(526, "Invalid SSL certificate", "the origin's certificate was revoked")
 
     def _take(self, key: tuple[int, str, str]) -> http.client.HTTPConnection | None:

@@ -228,12 +228,14 @@ class _Relay(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         self.request.settimeout(10)
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             client = self.server.context.wrap_socket(self.request, server_side=True)
         except (ssl.SSLError, OSError):
             return
         try:
             with socket.create_connection(("127.0.0.1", self.server.origin.upstream_port()), timeout=10) as upstream:
+                upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 _pump(client, upstream)
         except OSError:
             pass

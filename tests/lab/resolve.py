@@ -32,7 +32,8 @@ class ResolveTransport(httpx.HTTPTransport):
         port = request.url.port or DEFAULT_PORTS.get(request.url.scheme, 80)
         target = self.mapping.get("%s:%d" % (host.lower(), port)) or self.fallback.get(port)
         if target is not None:
+            # A new request: httpx keeps the original (and its URL) as the response's request.
             address, _colon, new_port = target.rpartition(":")
-            request.extensions = dict(request.extensions, sni_hostname=host)
-            request.url = request.url.copy_with(host=address.strip("[]"), port=int(new_port))
+            request = httpx.Request(request.method, request.url.copy_with(host=address.strip("[]"), port=int(new_port)),
+                                    headers=request.headers, stream=request.stream, extensions=dict(request.extensions, sni_hostname=host))
         return super().handle_request(request)
