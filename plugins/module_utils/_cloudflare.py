@@ -256,6 +256,33 @@ class CloudflareClient:
         """One ``POST /zones/{zone_id}/dns_records/batch``: applied whole, or not at all."""
         return self.post("/zones/%s/dns_records/batch" % zone_id, json=body) or {}
 
+    # -- zone settings, rulesets, Origin CA -----------------------------------------------
+
+    def zone_settings(self, zone_id: str) -> list[dict]:
+        """Every setting of the zone (``id``, ``value``, ``editable``, ``modified_on``)."""
+        return self.get("/zones/%s/settings" % zone_id) or []
+
+    def edit_zone_settings(self, zone_id: str, items: list[dict]) -> list[dict]:
+        """One ``PATCH /zones/{zone_id}/settings`` of ``[{"id", "value"}, ...]``; answers the edited settings."""
+        return self.patch("/zones/%s/settings" % zone_id, json={"items": items}) or []
+
+    def entrypoint_ruleset(self, zone_id: str, phase: str) -> dict | None:
+        """The zone's entry point ruleset of ``phase``, or ``None`` when the phase has none yet (HTTP 404)."""
+        try:
+            return self.get("/zones/%s/rulesets/phases/%s/entrypoint" % (zone_id, phase))
+        except CloudflareError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def put_entrypoint_ruleset(self, zone_id: str, phase: str, body: dict) -> dict:
+        """Replace (or create) the entry point ruleset of ``phase``; answers the new version."""
+        return self.put("/zones/%s/rulesets/phases/%s/entrypoint" % (zone_id, phase), json=body) or {}
+
+    def create_origin_certificate(self, body: dict) -> dict:
+        """``POST /certificates``: an Origin CA certificate for a CSR (``csr``, ``hostnames``, ``requested_validity``, ``request_type``)."""
+        return self.post("/certificates", json=body) or {}
+
     # -- answers ---------------------------------------------------------------------------
 
     def _unwrap(self, method: str, path: str, response, retried: int) -> dict:
