@@ -74,13 +74,8 @@ class Responder:
             rrset = dns.rrset.from_text_list(name + ".", 300, "IN", rdtype, values)
             self.data[(rrset.name, rrset.rdtype)] = rrset
         self.names = {key[0] for key in self.data}
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
+        self.udp, self.tcp = _bind_udp_and_tcp()
         self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind(("127.0.0.1", self.port))
-        self.tcp.listen(16)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._serve_udp, daemon=True), threading.Thread(target=self._serve_tcp, daemon=True)]
         for thread in self._threads:
@@ -173,6 +168,28 @@ class Responder:
                 reply = self._answer(_recv_exactly(conn, length), "tcp")
                 if reply is not None:
                     conn.sendall(struct.pack("!H", len(reply)) + reply)
+
+
+def _bind_udp_and_tcp(tries: int = 50) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a listening TCP socket on one free port of 127.0.0.1.
+
+    The port the system gives the UDP socket may be in use for TCP (by another test's connection,
+    when tests run in parallel): then try another port.
+    """
+    for _try in range(tries):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            tcp.bind(("127.0.0.1", udp.getsockname()[1]))
+        except OSError:
+            udp.close()
+            tcp.close()
+            continue
+        tcp.listen(16)
+        return udp, tcp
+    raise OSError("no port of 127.0.0.1 was free for both UDP and TCP in %d tries" % tries)
 
 
 def _recv_exactly(conn: socket.socket, size: int) -> bytes:
