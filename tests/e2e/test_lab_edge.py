@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from tests.lab.client import Lab
-from tests.lab.resolve import ResolveTransport
 
 EDGE_PERMISSIONS = ["zone:read", "dns_records:edit", "zone_settings:edit", "dynamic_url_redirects:edit", "cache_settings:edit",
                     "zone_waf:edit", "ssl_and_certificates:edit"]
@@ -109,9 +108,14 @@ def handshake(lab: Lab, host: str, maximum: str, minimum: str = "TLSv1") -> str:
         warnings.simplefilter("ignore", DeprecationWarning)
         context.minimum_version = getattr(ssl.TLSVersion, minimum)
         context.maximum_version = getattr(ssl.TLSVersion, maximum)
-    with socket.create_connection(("127.0.0.1", lab.edge_https_port), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname=host) as tls:
-            return str(tls.version())
+    return connect(lab, host, context)[0]
+
+
+def connect(lab: Lab, host: str, context: ssl.SSLContext | None = None) -> tuple[str, dict]:
+    """(protocol version, certificate) of a TLS handshake with the edge for ``host``."""
+    context = context or ssl.create_default_context(cafile=str(lab.edge_ca_file))
+    with socket.create_connection(("127.0.0.1", lab.edge_https_port), timeout=10) as raw, context.wrap_socket(raw, server_hostname=host) as tls:
+        return str(tls.version()), tls.getpeercert() or {}
 
 
 def new_csr(hostname: str, kind: str = "ecc") -> tuple[str, str]:
@@ -144,10 +148,7 @@ def test_proxied_names_are_served_by_the_edge_with_its_certificate_and_headers(l
         assert answer.headers["cf-cache-status"] == "DYNAMIC"
     assert web.get("https://%s/" % site.host()).status_code == 200, "the apex is proxied too"
 
-    context = ssl.create_default_context(cafile=str(lab.edge_ca_file))
-    with socket.create_connection(("127.0.0.1", lab.edge_https_port), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname=site.host("app")) as tls:
-            cert = tls.getpeercert()
+    cert = connect(lab, site.host("app"))[1]
     assert cert["subjectAltName"] == (("DNS", site.host("app")),)
     assert dict(part[0] for part in cert["issuer"])["commonName"] == "Launch Lab Edge Root CA"
     last = lab.edge_log()[-1]
@@ -244,10 +245,7 @@ def test_ssl_modes_towards_the_origin(lab: Lab, site: Site, web: httpx.Client):
 def test_edge_certificates_last_as_long_as_the_lab_says(lab: Lab, site: Site):
     lab.set_edge_certificate_days(5)
     try:
-        context = ssl.create_default_context(cafile=str(lab.edge_ca_file))
-        with socket.create_connection(("127.0.0.1", lab.edge_https_port), timeout=10) as raw:
-            with context.wrap_socket(raw, server_hostname=site.host("www")) as tls:
-                expires = ssl.cert_time_to_seconds(tls.getpeercert()["notAfter"])
+        expires = ssl.cert_time_to_seconds(connect(lab, site.host("www"))[1]["notAfter"])
         assert 4 * 86400 < expires - time.time() <= 5 * 86400
     finally:
         lab.set_edge_certificate_days(90)
@@ -291,10 +289,10 @@ def test_redirect_rules_with_static_and_dynamic_targets(lab: Lab, site: Site, we
 
 def test_cache_statuses(lab: Lab, site: Site, web: httpx.Client):
     www = "https://" + site.host("www")
-    assert [web.get(www + "/static/app.css").headers["cf-cache-status"] for _ in range(2)] == ["MISS", "HIT"]
+    assert [web.get(www + "/static/app.css").headers["cf-cache-status"] for _attempt in range(2)] == ["MISS", "HIT"]
     hit = web.get(www + "/static/app.css")
     assert hit.headers["cache-control"] == "public, max-age=86400" and int(hit.headers["age"]) >= 0
-    assert [web.get(www + "/").headers["cf-cache-status"] for _ in range(2)] == ["DYNAMIC", "DYNAMIC"], "HTML is not cached by default"
+    assert [web.get(www + "/").headers["cf-cache-status"] for _attempt in range(2)] == ["DYNAMIC", "DYNAMIC"], "HTML is not cached by default"
     assert web.post(www + "/login", data={"email": "x@y.test", "password": "no"}).headers["cf-cache-status"] == "DYNAMIC"
 
     rules = [
@@ -307,10 +305,10 @@ def test_cache_statuses(lab: Lab, site: Site, web: httpx.Client):
     ]
     ok(put_rules(site, "http_request_cache_settings", rules))
     assert web.get(www + "/static/logo.svg").headers["cf-cache-status"] == "BYPASS"
-    assert [web.get(www + "/").headers["cf-cache-status"] for _ in range(2)] == ["MISS", "HIT"], "a cache rule caches HTML"
+    assert [web.get(www + "/").headers["cf-cache-status"] for _attempt in range(2)] == ["MISS", "HIT"], "a cache rule caches HTML"
     assert web.get(www + "/login").headers["cf-cache-status"] == "BYPASS", "Cache-Control: no-store from the origin"
     assert web.get(www + "/healthz").headers["cf-cache-status"] == "BYPASS"
-    assert [web.get(www + "/api/health").headers["cf-cache-status"] for _ in range(2)] == ["MISS", "HIT"]
+    assert [web.get(www + "/api/health").headers["cf-cache-status"] for _attempt in range(2)] == ["MISS", "HIT"]
     time.sleep(1.2)
     assert web.get(www + "/api/health").headers["cf-cache-status"] == "EXPIRED"
     signed_in = web.post(www + "/login", data={"email": "admin@launch-demo.test", "password": "lab-demo-password"})
@@ -325,7 +323,7 @@ def test_rate_limit_answers_429_past_the_threshold(lab: Lab, site: Site, web: ht
             "ratelimit": {"characteristics": ["cf.colo.id", "ip.src"], "period": 10, "requests_per_period": 5, "mitigation_timeout": 10}}
     ok(put_rules(site, "http_ratelimit", [rule]))
     login = "https://%s/login" % site.host("www")
-    assert [web.get(login).status_code for _ in range(5)] == [200] * 5
+    assert [web.get(login).status_code for _attempt in range(5)] == [200] * 5
     limited = web.get(login)
     assert limited.status_code == 429 and "Error 1015" in limited.text and 1 <= int(limited.headers["retry-after"]) <= 10
     assert web.get(login).status_code == 429, "the mitigation lasts"
@@ -359,7 +357,7 @@ def test_custom_rules_block_challenge_and_skip(site: Site, web: httpx.Client):
 def test_the_edge_keeps_up_with_keep_alive(lab: Lab, site: Site, web: httpx.Client):
     url = "https://%s/api/health" % site.host("app")
     started = time.monotonic()
-    statuses = [web.get(url).status_code for _ in range(150)]
+    statuses = [web.get(url).status_code for _attempt in range(150)]
     assert statuses == [200] * 150
     assert time.monotonic() - started < 3.0, "150 requests on one kept-alive connection in under 3 s (50/s)"
 
@@ -367,9 +365,9 @@ def test_the_edge_keeps_up_with_keep_alive(lab: Lab, site: Site, web: httpx.Clie
 
     def worker() -> None:
         with lab.edge_client() as client:
-            results.extend(client.get(url).status_code for _ in range(40))
+            results.extend(client.get(url).status_code for _attempt in range(40))
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
+    threads = [threading.Thread(target=worker) for _thread in range(4)]
     started = time.monotonic()
     for thread in threads:
         thread.start()

@@ -24,6 +24,7 @@ from tests.lab.routing import Context, Reply, Route
 DEFAULT_VALIDITY = 5475
 FIELDS = ("id", "certificate", "hostnames", "expires_on", "request_type", "requested_validity", "csr")
 
+
 def _answer(cert: dict[str, Any]) -> dict[str, Any]:
     result = {key: cert[key] for key in FIELDS}
     if cert.get("revoked_at"):

@@ -39,7 +39,7 @@ PHASES: dict[str, tuple[tuple[str, ...], str]] = {
     "http_request_dynamic_redirect": (("redirect",), "dynamic_url_redirects"),
     "http_request_cache_settings": (("set_cache_settings",), "cache_settings"),
     "http_ratelimit": (BLOCKING, "zone_waf"),
-    "http_request_firewall_custom": (BLOCKING + ("skip",), "zone_waf"),
+    "http_request_firewall_custom": ((*BLOCKING, "skip"), "zone_waf"),
 }
 OTHER_PHASE_PERMISSION = "zone_waf"
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)

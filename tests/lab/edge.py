@@ -27,6 +27,7 @@ A test can act as another client with the lab-only request header ``X-Lab-Client
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import math
@@ -281,7 +282,7 @@ class Edge:
             entry, fresh = self.cache.get(key)
             if entry is not None and fresh:
                 age = int(time.monotonic() - entry.stored)
-                return EdgeAnswer(entry.status, list(entry.headers) + [("Age", str(age))], b"" if request.method == "HEAD" else entry.body,
+                return EdgeAnswer(entry.status, [*entry.headers, ("Age", str(age))], b"" if request.method == "HEAD" else entry.body,
                                   entry.reason, cache_status="HIT")
             stale = entry is not None
         headers = [(name, value) for name, value in request.headers
@@ -343,10 +344,8 @@ class _EdgeServer(ThreadingHTTPServer):
             tls.settimeout(IDLE_TIMEOUT)
             self.RequestHandlerClass(tls, client_address, self)
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 tls.close()
-            except OSError:
-                pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Quiet: a client that goes away mid-answer is not the lab's problem."""

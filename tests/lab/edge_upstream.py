@@ -68,7 +68,7 @@ class _Connection(http.client.HTTPSConnection):
         self.server_name = server_name
 
     def connect(self) -> None:
-        http.client.HTTPConnection.connect(self)  # pylint: disable=non-parent-method-called
+        http.client.HTTPConnection.connect(self)  # the TCP connection only: the TLS wrapping follows, with our server name
         self.sock = self._context.wrap_socket(self.sock, server_hostname=self.server_name)  # type: ignore[attr-defined]
 
 
@@ -135,8 +135,8 @@ class Upstream:
             except Exception as exc:  # pylint: disable=broad-exception-caught
                 connection.close()
                 raise _origin_error(exc, connected) from None
-            answer = OriginAnswer(response.status, response.reason, [(name, value) for name, value in response.getheaders()
-                                                                    if name.lower() not in HOP_BY_HOP], payload)
+            kept = [(name, value) for name, value in response.getheaders() if name.lower() not in HOP_BY_HOP]
+            answer = OriginAnswer(response.status, response.reason, kept, payload)
             if response.will_close:
                 connection.close()
             else:

@@ -93,8 +93,10 @@ class Origin:
                    "--chdir", str(LAB_DIR), "--no-control-socket", "--access-logfile", str(self.directory / "access.log"),
                    "--error-logfile", str(self.directory / "error.log"), "--pid", str(self.directory / "gunicorn.pid"),
                    "origin_app.wsgi:application"]
-        self._process = subprocess.Popen(command, env=env, cwd=str(LAB_DIR), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,  # pylint: disable=subprocess-popen-preexec-fn
-                                         stderr=subprocess.DEVNULL, pass_fds=(self._app_socket.fileno(),), preexec_fn=_die_with_parent)
+        # preexec_fn only sets the parent-death signal; the lab starts no threads that could hold locks before this point.
+        self._process = subprocess.Popen(  # pylint: disable=subprocess-popen-preexec-fn
+            command, env=env, cwd=str(LAB_DIR), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(self._app_socket.fileno(),), preexec_fn=_die_with_parent)
 
     def _start_fallback(self) -> None:
         from wsgiref.simple_server import WSGIRequestHandler, WSGIServer  # pylint: disable=import-outside-toplevel

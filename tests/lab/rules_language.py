@@ -183,7 +183,7 @@ class _Parser:
     def _comparison(self, name: str, left: Evaluator, kind: str, operator: _Token) -> Evaluator:
         right_token = self.token
         right, right_kind = self.value()
-        if kind != right_kind or kind == "bool" and name not in ("eq", "ne"):
+        if kind != right_kind or (kind == "bool" and name not in ("eq", "ne")):
             raise self.fail(right_token, "expected value of type %s, but got %s" % (kind, right_kind))
         if name == "eq":
             return lambda request: left(request) == right(request)

@@ -20,6 +20,7 @@ Signed-in pages and the API answer ``Cache-Control: private, no-store``: no cach
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import hmac
@@ -74,10 +75,8 @@ class Settings:
     def flags(self) -> dict[str, Any]:
         flags: dict[str, Any] = {"stale_preview_links": True, "mixed_content": True, "slow_ms": 0}
         if self.flags_file:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 flags.update(json.loads(Path(self.flags_file).read_text(encoding="utf-8")))
-            except (OSError, ValueError):
-                pass
         return flags
 
 
@@ -96,7 +95,7 @@ class App:
         except Exception as exc:  # pylint: disable=broad-exception-caught
             print("origin_app: error on %s: %r" % (environ.get("PATH_INFO"), exc), file=sys.stderr, flush=True)
             answer = Answer(500, _page("Error", "<p>Something went wrong.</p>"))
-        headers = answer.headers + [("Content-Length", str(len(answer.body))), ("X-App-Release", self.settings.release)]
+        headers = [*answer.headers, ("Content-Length", str(len(answer.body))), ("X-App-Release", self.settings.release)]
         start_response("%d %s" % (answer.status, HTTPStatus(answer.status).phrase), headers)
         return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else answer.body]
 
@@ -196,8 +195,8 @@ class App:
 
     def signed_in_page(self, environ: dict[str, Any], path: str, user: dict[str, Any] | None, query: dict[str, list[str]]) -> Answer:
         if user is None:
-            return Answer(303, b"", headers=[("Location", "/login?next=" + quote(path + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else ""))),
-                                             ("Cache-Control", "no-store")])
+            asked = path + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
+            return Answer(303, b"", headers=[("Location", "/login?next=" + quote(asked)), ("Cache-Control", "no-store")])
         private = [("Cache-Control", "private, no-store")]
         if path == "/members":
             term = (query.get("q") or [""])[0]
@@ -245,7 +244,7 @@ class App:
         token_ok = bool(self.settings.api_token) and hmac.compare_digest(bearer.encode("utf-8"), ("Bearer " + self.settings.api_token).encode("utf-8"))
         private = [("Cache-Control", "private, no-store")]
         if user is None and not token_ok:
-            return _json(401, {"error": "authentication required"}, private + [("WWW-Authenticate", 'Bearer realm="members"')])
+            return _json(401, {"error": "authentication required"}, [*private, ("WWW-Authenticate", 'Bearer realm="members"')])
         self.slow_down()
         found = members.search((query.get("q") or [""])[0])
         return _json(200, {"count": len(found), "members": [member.as_dict() for member in found]}, private)
