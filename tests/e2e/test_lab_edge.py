@@ -412,7 +412,11 @@ def test_origin_app_pages_api_and_webhook(lab: Lab, site: Site, web: httpx.Clien
 def test_stale_preview_links_and_mixed_content_can_be_switched(lab: Lab, site: Site, web: httpx.Client):
     home = "https://%s/" % site.host("www")
     page = web.get(home).text
-    assert "https://launch-demo.vercel.app/pricing" in page and 'src="http://assets.launch-demo.test/banner.png"' in page
+    assert "https://launch-demo.vercel.app/pricing" in page
+    assert 'src="https://%s/static/logo.svg"' % site.host("www") in page, "Automatic HTTPS Rewrites (on by default) fixes the mixed content"
+    edit_settings(site, automatic_https_rewrites="off")
+    assert 'src="http://%s/static/logo.svg"' % site.host("www") in web.get(home).text
+    assert 'src="http://%s/static/logo.svg"' % site.host("www") in web.get("http://%s/" % site.host("www")).text
     try:
         assert lab.set_origin_flags(stale_preview_links=False, mixed_content=False)["stale_preview_links"] is False
         page = web.get(home).text

@@ -15,7 +15,9 @@ Each request is answered from the emulator's live state, as Cloudflare would, in
    response), challenges answer 403 with ``cf-mitigated: challenge``, ``skip`` ends the phase;
 6. rate limiting rules (``http_ratelimit``, see edge_limits.py): 429 past the threshold;
 7. cache rules (``http_request_cache_settings``) and the cache (edge_cache.py), then the origin by
-   the zone's SSL mode (edge_upstream.py).
+   the zone's SSL mode (edge_upstream.py);
+8. ``automatic_https_rewrites`` (on by default): in HTML served over HTTPS, ``src`` and ``href``
+   URLs ``http://<a name the edge proxies>`` are rewritten to https://.
 
 Every answer carries ``server: cloudflare`` and a ``cf-ray``; HTTPS answers carry the HSTS header of
 ``security_header`` when it is enabled (and ``X-Content-Type-Options: nosniff`` when asked);
@@ -31,6 +33,7 @@ import contextlib
 import html
 import json
 import math
+import re
 import secrets
 import socket
 import ssl
@@ -55,6 +58,7 @@ CLIENT_IP_HEADER = "X-Lab-Client-IP"
 LOG_SIZE = 2000
 IDLE_TIMEOUT = 60
 CHALLENGES = ("challenge", "js_challenge", "managed_challenge")
+_INSECURE_URL = re.compile(rb"""(\b(?:src|href)\s*=\s*["']?)http://([A-Za-z0-9.-]+)""")
 _ERROR_PAGE = """<!DOCTYPE html>
 <html lang="en-US"><head><title>%(host)s | %(status)d: %(title)s</title></head>
 <body><h1>%(heading)s</h1><p>%(detail)s</p>
@@ -213,7 +217,7 @@ class Edge:
         cache_settings = CacheSettings()
         for rule in self._matching(route, "http_request_cache_settings", fields):
             cache_settings.apply(rule.get("action_parameters") or {})
-        return self._fetch(route, request, fields, cache_settings, ray)
+        return self._https_rewrites(self._fetch(route, request, fields, cache_settings, ray), request, settings)
 
     def _matching(self, route: EdgeRoute, phase: str, fields: dict[str, Any]) -> list[dict[str, Any]]:
         rules = (route.rulesets.get(phase) or {}).get("rules", [])
@@ -304,6 +308,22 @@ class Edge:
                 if request.method == "GET":
                     self.cache.put(key, Entry(origin.status, origin.reason, list(kept), origin.body, time.monotonic(), ttl, route.zone_id))
         return EdgeAnswer(origin.status, kept, origin.body, origin.reason, cache_status=status, origin_status=origin.status)
+
+    def _https_rewrites(self, answer: EdgeAnswer, request: EdgeRequest, settings: dict[str, Any]) -> EdgeAnswer:
+        """Automatic HTTPS Rewrites: in HTML served over HTTPS, ``src``/``href`` URLs ``http://<proxied name>`` become https://.
+
+        Cloudflare rewrites the URLs it knows to work over HTTPS; for the lab those are the names it proxies.
+        """
+        content_type = next((value for name, value in answer.headers if name.lower() == "content-type"), "")
+        if request.scheme != "https" or settings["automatic_https_rewrites"] != "on" or not content_type.startswith("text/html"):
+            return answer
+
+        def upgrade(found: re.Match[bytes]) -> bytes:
+            host = found.group(2).decode("ascii", "replace").lower()
+            return found.group(1) + b"https://" + found.group(2) if self.state.proxied_route(host) else found.group(0)
+
+        answer.body = _INSECURE_URL.sub(upgrade, answer.body)
+        return answer
 
 
 def _custom_response(rule: dict[str, Any]) -> EdgeAnswer | None:

@@ -4,7 +4,7 @@
 
 | path | who | what |
 |---|---|---|
-| ``/`` | anyone | home page (where the stale preview links and the mixed-content image live) |
+| ``/`` | anyone | home page (where the stale preview links and the mixed-content image, ``http://<host>/static/logo.svg``, live) |
 | ``/login`` (GET, POST), ``/logout`` | anyone | session cookie ``session`` (HttpOnly, SameSite=Lax, Secure over HTTPS) |
 | ``/members``, ``/members/<id>`` | signed in | member search (``?q=``) and one member |
 | ``/admin``, ``/admin/payments`` | the admin | dashboard, payment statuses and the webhooks received |
@@ -155,14 +155,16 @@ class App:
 
     # Pages
 
-    def home(self, _environ: dict[str, Any], user: dict[str, Any] | None, _query: dict[str, list[str]]) -> Answer:
+    def home(self, environ: dict[str, Any], user: dict[str, Any] | None, _query: dict[str, list[str]]) -> Answer:
         flags = self.settings.flags()
         links = ['<li><a href="/login">Sign in</a></li>', '<li><a href="/members">Members</a></li>']
         if flags.get("stale_preview_links"):
             links += ['<li><a href="%s/pricing">Pricing</a></li>' % PREVIEW_URL, '<li><a href="%s/docs/getting-started">Getting started</a></li>' % PREVIEW_URL]
         else:
             links += ['<li><a href="/pricing">Pricing</a></li>']
-        banner = '<img src="http://assets.launch-demo.test/banner.png" alt="" width="600" height="120">' if flags.get("mixed_content") else ""
+        # The mixed content: an image written with an absolute http:// URL to the site itself.
+        host = html.escape(environ.get("HTTP_HOST") or "localhost", quote=True)
+        banner = '<img src="http://%s/static/logo.svg" alt="" width="64" height="64">' % host if flags.get("mixed_content") else ""
         who = "<p>Signed in as %s.</p>" % html.escape(user["email"]) if user else ""
         body = "%s<h1>Launch demo community</h1>%s<p>Members, payments and support in one place.</p><ul>%s</ul>" % (banner, who, "".join(links))
         headers = [("Cache-Control", "private, no-store")] if user else []
