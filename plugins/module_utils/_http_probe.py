@@ -59,8 +59,12 @@ REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 MAX_BODY_BYTES = 5 * 1024 * 1024
 TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 _SSL_VERSIONS = {"1.0": "TLSv1", "1.1": "TLSv1_1", "1.2": "TLSv1_2", "1.3": "TLSv1_3"}
-# OpenSSL reasons that mean this machine could not offer a version at all (nothing was asked of the server).
-_LOCAL_TLS_REASONS = ("NO_PROTOCOLS_AVAILABLE", "NO_CIPHERS_AVAILABLE")
+# OpenSSL reasons for a failed version handshake. This machine could not offer the version at all (nothing was asked):
+_NOT_OFFERED = ("NO_PROTOCOLS_AVAILABLE", "NO_CIPHERS_AVAILABLE")
+# The server answered in that version, then this machine's own policy stopped (a hardened OpenSSL refuses SHA-1 signatures, small keys):
+_SERVER_SPOKE_IT = ("LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED", "DH_KEY_TOO_SMALL", "EE_KEY_TOO_SMALL", "CA_KEY_TOO_SMALL", "CA_MD_TOO_WEAK")
+# The server said no: an alert (protocol_version, handshake_failure ...) or an answer in another version.
+_SERVER_REFUSED = ("UNSUPPORTED_PROTOCOL", "WRONG_VERSION_NUMBER", "TLSV1_ALERT_", "SSLV3_ALERT_")
 _CHARSET_RE = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
 
 ACCEPTED = "accepted"
@@ -75,12 +79,12 @@ class ProbeConfigError(ValueError):
 # --- resolve -------------------------------------------------------------------------------------
 
 
-def _split_address(text: str) -> tuple[str, str]:
+def _split_address(text: str, where: str) -> tuple[str, str]:
     """``[2001:db8::1]:443`` or ``192.0.2.1:443`` or ``name:443`` -> (address, rest); brackets removed."""
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
-            raise ProbeConfigError("unclosed [ in %r" % text)
+            raise ProbeConfigError("%s: unclosed [ in %r" % (where, text))
         return text[1:end], text[end + 1 :].lstrip(":")
     address, _sep, rest = text.partition(":")
     return address, rest
@@ -117,11 +121,11 @@ class Resolve:
         for index, item in enumerate(items or []):
             where = "resolve[%d]" % index
             if isinstance(item, str):
-                host, rest = _split_address(item.strip())
+                host, rest = _split_address(item.strip(), where)
                 port_text, _sep, rest = rest.partition(":")
                 if not rest:
                     raise ProbeConfigError("%s: %r is not host:port:address or host:port:address:port" % (where, item))
-                address, target_port_text = _split_address(rest)
+                address, target_port_text = _split_address(rest, where)
                 port = _port(port_text, where)
                 target_port = _port(target_port_text, where) if target_port_text else port
             elif isinstance(item, dict):
@@ -337,18 +341,17 @@ class ProbeResult:
 
 
 def _describe(exc: BaseException) -> str:
-    """An error in words, with its cause when httpx wraps an OS or TLS error."""
-    text = str(exc) or type(exc).__name__
-    cause = exc.__cause__ or exc.__context__
-    if cause is not None and str(cause) and str(cause) not in text:
-        text = "%s (%s)" % (text, cause)
-    return text
-
-
-def _ssl_version(name: str) -> ssl.TLSVersion:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0 and 1.1 are deprecated: that is why servers must refuse them
-        return cast(ssl.TLSVersion, getattr(ssl.TLSVersion, _SSL_VERSIONS[name]))
+    """An error in words, with the causes httpx and anyio wrap (``All connection attempts failed ([Errno 111] ...)``)."""
+    texts: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(texts) < 5:
+        text = str(current)
+        if text and not any(text in seen for seen in texts):
+            texts.append(text)
+        current = current.__cause__ or current.__context__
+    if not texts:
+        return type(exc).__name__
+    return texts[0] + "".join(" (%s)" % text for text in texts[1:])
 
 
 def _unverified_context() -> ssl.SSLContext:
@@ -362,7 +365,9 @@ def _version_context(version: str) -> ssl.SSLContext:
     """A context that offers only ``version``, with the old ciphers TLS 1.0 and 1.1 need (OpenSSL security level 0)."""
     context = _unverified_context()
     context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    context.minimum_version = context.maximum_version = _ssl_version(version)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0 and 1.1 are deprecated: that is why servers must refuse them
+        context.minimum_version = context.maximum_version = getattr(ssl.TLSVersion, _SSL_VERSIONS[version])
     return context
 
 
@@ -541,12 +546,17 @@ class HttpProbe:
             return "%s: this machine's OpenSSL cannot offer TLS %s (%s)" % (UNTESTED, version, exc)
         try:
             await self._handshake(host, port, context)
-        except ssl.SSLError as exc:
-            if getattr(exc, "reason", None) in _LOCAL_TLS_REASONS:
-                return "%s: this machine's OpenSSL cannot offer TLS %s (%s)" % (UNTESTED, version, exc.reason)
-            return REFUSED
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError, asyncio.IncompleteReadError):
             return REFUSED  # the server hung up on the ClientHello
+        except ssl.SSLError as exc:
+            reason = str(getattr(exc, "reason", None) or "")
+            if reason in _NOT_OFFERED:
+                return "%s: this machine's OpenSSL cannot offer TLS %s (%s)" % (UNTESTED, version, reason)
+            if reason in _SERVER_SPOKE_IT:
+                return ACCEPTED
+            if reason.startswith(_SERVER_REFUSED):
+                return REFUSED
+            return "%s: the TLS %s handshake failed on this side (%s)" % (UNTESTED, version, _describe(exc))
         except (OSError, asyncio.TimeoutError) as exc:
             return "%s: could not connect (%s)" % (UNTESTED, _describe(exc) if str(exc) else "timed out")
         return ACCEPTED

@@ -119,7 +119,9 @@ class Site:
     scheme: str
     routes: dict[tuple[str | None, str], Route] = field(default_factory=dict)
     seen: list[dict] = field(default_factory=list)
+    handshakes: int = 0  # TLS handshakes that succeeded
     handshakes_refused: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def start(cls, tls: Leaf | None = None, min_version: str | None = None) -> Site:
@@ -185,8 +187,11 @@ class _Server(ThreadingHTTPServer):
             request.settimeout(5)
             tls = self.context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
-            self.site.handshakes_refused += 1
+            with self.site.lock:
+                self.site.handshakes_refused += 1
             return
+        with self.site.lock:
+            self.site.handshakes += 1
         try:
             super().finish_request(tls, client_address)
         finally:
@@ -215,7 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
             "user_agent": self.headers.get("User-Agent"),
             "body": self.rfile.read(length) if length else b"",
         }
-        site.seen.append(request)
+        with site.lock:
+            site.seen.append(request)
         route = site.routes.get((host, self.path)) or site.routes.get((None, self.path)) or Route(404, [("Content-Type", "text/plain")], b"not found")
         body = route.body(request) if callable(route.body) else route.body
         self.send_response(route.status)
