@@ -59,6 +59,8 @@ PEER = """
         ttl: "{{ item.ttl }}"
         priority: "{{ item.priority | default(omit) }}"
         proxied: "{{ item.proxied | default(omit) }}"
+        # Replace the set's other values, as a declarative run does; without it a changed value is added beside the old one.
+        solo: true
         api_token: "{{ token }}"
       loop: "{{ records }}"
       loop_control:
