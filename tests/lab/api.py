@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.lab import api_certificates, api_dns, api_rulesets, api_settings, api_zones, auth, errors
+from tests.lab import api_certificates, api_dns, api_rulesets, api_settings, api_tokens, api_zones, auth, errors
 from tests.lab.errors import ApiError
 from tests.lab.faults import Fault, FaultInjector
 from tests.lab.recorder import UNROUTED, Recorder
@@ -32,7 +32,7 @@ from tests.lab.schema import OpenApi
 from tests.lab.state import LabState
 
 PREFIX = "/client/v4"
-ROUTE_MODULES = (api_zones, api_dns, api_settings, api_rulesets, api_certificates)
+ROUTE_MODULES = (api_zones, api_dns, api_settings, api_rulesets, api_certificates, api_tokens)
 RATE_LIMIT_MESSAGE = "Please wait and consider throttling your request speed"
 # Cloudflare documents no code for its internal errors; 9999 is the lab's, so nobody mistakes it for a real one.
 LAB_SERVER_ERROR = 9999

@@ -50,9 +50,10 @@ def reaches_zone(token: dict[str, Any], zone_name: str) -> bool:
 
 
 def require(token: dict[str, Any], permission: str, zone: dict[str, Any] | None = None) -> None:
+    """An empty ``permission`` lets any active token through (``GET /user/tokens/verify``)."""
     if zone is not None and not reaches_zone(token, zone["name"]):
         raise ApiError(403, errors.UNAUTHORIZED_RESOURCE, "Unauthorized to access requested resource")
-    if not has_permission(token, permission):
+    if permission and not has_permission(token, permission):
         raise ApiError(403, errors.AUTHENTICATION_ERROR, "Authentication error")
 
 
