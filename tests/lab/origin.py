@@ -77,6 +77,8 @@ class Origin:
     # Life cycle
 
     def start(self) -> None:
+        """Start gunicorn and the TLS front. Call it from the lab's main thread: the child's parent-death
+        signal fires when the thread that started it ends."""
         try:
             import gunicorn  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
         except ImportError:
