@@ -175,4 +175,4 @@ def test_symlink_is_followed(tmp_path, capsys):
     # A value that cannot occur in the temporary path: Ansible masks no_log values wherever they appear.
     result = run(capsys, path=str(link), values={"A": "symlinked-value"})
     assert result["path"] == str(target)
-    assert link.is_symlink() and _envfile.parse(target.read_text(), "dotenv") == {"A": "1"}
+    assert link.is_symlink() and _envfile.parse(target.read_text(), "dotenv") == {"A": "symlinked-value"}
