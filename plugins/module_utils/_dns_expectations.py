@@ -27,15 +27,13 @@ from ansible_collections.launchready.core.plugins.module_utils._dns import (
     normalize_rdtype,
     normalize_value,
 )
-from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, MUST_DO_NOW, OK, Finding, ranked, summarize
+from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, OK, Finding, failure, ranked, summarize
 
 STAGE = "domain_routing"
 # Questions in flight at once: enough for every record of a small zone, few enough to stay far from file limits.
 MAX_CONCURRENT_QUERIES = 64
 MAX_BACKOFF = 30.0
 ADDRESS_TYPES = ("A", "AAAA")
-# The severities each fail_on level fails the task on.
-FAILING = {"never": (), MUST_DO_NOW: (MUST_DO_NOW,), CAN_WAIT: (MUST_DO_NOW, CAN_WAIT)}
 
 
 @dataclass(frozen=True)
@@ -281,10 +279,7 @@ class Outcome:
 
     def failure(self, fail_on: str) -> str:
         """Why ``fail_on`` (never, must_do_now, can_wait) fails the task, naming every finding at or above it; empty when it does not."""
-        blockers = [finding.title for finding in self.findings if finding.severity in FAILING[fail_on]]
-        if not blockers:
-            return ""
-        return "%d DNS finding(s) at or above %s: %s" % (len(blockers), fail_on, "; ".join(blockers))
+        return failure(self.findings, fail_on, "DNS")
 
 
 def check_records(

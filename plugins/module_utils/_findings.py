@@ -45,3 +45,16 @@ def ranked(findings: list[Finding]) -> list[dict]:
     """Findings as dicts, launch blockers first, then what can wait, then what is fine."""
     order = {severity: index for index, severity in enumerate(SEVERITIES)}
     return [f.as_dict() for f in sorted(findings, key=lambda f: order[f.severity])]
+
+
+# A check's `fail_on` option: the lowest severity that fails the task ("never": report only).
+FAIL_ON_CHOICES = ("never", MUST_DO_NOW, CAN_WAIT)
+_FAILING = {"never": (), MUST_DO_NOW: (MUST_DO_NOW,), CAN_WAIT: (MUST_DO_NOW, CAN_WAIT)}
+
+
+def failure(findings: list[Finding], fail_on: str, subject: str) -> str:
+    """Why a check with this ``fail_on`` fails, naming every finding at or above it; empty when it does not fail."""
+    blockers = [finding.title for finding in findings if finding.severity in _FAILING[fail_on]]
+    if not blockers:
+        return ""
+    return "%d %s finding(s) at or above %s: %s" % (len(blockers), subject, fail_on, "; ".join(blockers))

@@ -218,7 +218,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.launchready.core.plugins.module_utils._dns import DNSPYTHON_IMPORT_ERROR, HAS_DNSPYTHON, DnsConfigError
 from ansible_collections.launchready.core.plugins.module_utils._dns_expectations import check_records
-from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, MUST_DO_NOW
+from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, FAIL_ON_CHOICES, MUST_DO_NOW
 
 
 def main() -> None:
@@ -244,7 +244,7 @@ def main() -> None:
             wait=dict(type="bool", default=False),
             wait_timeout=dict(type="int", default=300),
             query_timeout=dict(type="float", default=3.0),
-            fail_on=dict(type="str", choices=["never", MUST_DO_NOW, CAN_WAIT], default="never"),
+            fail_on=dict(type="str", choices=list(FAIL_ON_CHOICES), default="never"),
         ),
         supports_check_mode=True,
     )

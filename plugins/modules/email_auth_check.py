@@ -177,7 +177,7 @@ from ansible_collections.launchready.core.plugins.module_utils._dns import (
     DnsConfigError,
 )
 from ansible_collections.launchready.core.plugins.module_utils._email_auth import AuthoritativeRouter, check_domains, make_resolver
-from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, MUST_DO_NOW, ranked, summarize
+from ansible_collections.launchready.core.plugins.module_utils._findings import FAIL_ON_CHOICES, failure, ranked, summarize
 
 
 def main() -> None:
@@ -194,7 +194,7 @@ def main() -> None:
             )),
             nameservers=dict(type="list", elements="str"),
             query_timeout=dict(type="float", default=3.0),
-            fail_on=dict(type="str", choices=["never", MUST_DO_NOW, CAN_WAIT], default="never"),
+            fail_on=dict(type="str", choices=list(FAIL_ON_CHOICES), default="never"),
         ),
         supports_check_mode=True,
     )
@@ -228,11 +228,9 @@ def main() -> None:
         nameservers=nameservers,
         queries=resolver.questions,
     )
-    failing = {"never": (), MUST_DO_NOW: (MUST_DO_NOW,), CAN_WAIT: (MUST_DO_NOW, CAN_WAIT)}[params["fail_on"]]
-    blockers = [finding.title for finding in findings if finding.severity in failing]
-    if blockers:
-        module.fail_json(msg="%d mail authentication finding(s) at or above %s: %s" % (len(blockers), params["fail_on"], "; ".join(blockers)),
-                         **result)
+    blocked = failure(findings, params["fail_on"], "mail authentication")
+    if blocked:
+        module.fail_json(msg=blocked, **result)
     module.exit_json(**result)
 
 
