@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Keeps a Cloudflare Origin CA certificate for O(hostnames) installed on the host the module runs on, the origin server behind
     Cloudflare, so that the zone can use SSL mode C(strict).
-  - The private key is generated on that host (ECDSA P-256 by default, RSA 2048 with O(key_type=rsa)) and never leaves it:
+  - The private key is generated on that host (ECDSA P-256 by default, RSA 2048 with O(key_type=rsa)) and never leaves it;
     the module sends Cloudflare only a certificate signing request (C(POST /certificates)).
   - Idempotent. A new certificate is requested only when there is none, it cannot be read, its hostnames (its subject alternative names)
     differ from O(hostnames), it does not belong to the installed key, or fewer than O(renew_before_days) days of validity remain.
@@ -105,7 +105,7 @@ notes:
   - This module overrides the note of the documentation fragment that says Cloudflare modules run on the controller.
   - Revoking the certificates a renewal replaces is left to the user (C(DELETE /certificates/{id})); Origin CA certificates are free and
     the old one stops being served as soon as the new one is installed and the web server reloads.
-  - Reload the web server when RV(changed) is true, for example with a handler.
+  - Reload the web server when the task reports C(changed), for example with a handler.
 seealso:
   - module: launchready.core.cloudflare_zone_settings
   - name: Cloudflare Origin CA

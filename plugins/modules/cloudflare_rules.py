@@ -9,7 +9,7 @@ module: cloudflare_rules
 short_description: Manage the collection's rules in a Cloudflare zone's redirect, cache, rate limiting or custom firewall rules
 version_added: 0.1.0
 description:
-  - Makes the rules this collection owns in one phase entry point ruleset of a Cloudflare zone exactly the rules given:
+  - Makes the rules this collection owns in one phase entry point ruleset of a Cloudflare zone exactly the rules given, for
     single redirects (V(http_request_dynamic_redirect)), cache rules (V(http_request_cache_settings)),
     rate limiting rules (V(http_ratelimit)) or custom firewall rules (V(http_request_firewall_custom)).
   - A rule is owned when its C(ref) starts with O(ref_prefix). Rules the collection does not own are never changed, and keep their order.
@@ -100,7 +100,7 @@ options:
           - The action's parameters, as the Cloudflare API takes them.
           - For a redirect, C(from_value) with C(target_url) (either C(value), an absolute URL, or C(expression), such as
             V(concat("https://example.com", http.request.uri.path))), C(status_code) (301, 302, 303, 307 or 308) and C(preserve_query_string).
-          - For a cache rule, for example C({cache: false}) to bypass the cache, or C({cache: true, edge_ttl: {mode: override_origin, default: 3600}}).
+          - "For a cache rule, for example C({cache: false}) to bypass the cache, or C({cache: true, edge_ttl: {mode: override_origin, default: 3600}})."
         type: dict
       enabled:
         description:
@@ -278,7 +278,19 @@ zone:
   description: The zone. Without a lookup (O(zone) given as an id), only RV(zone.id) is known.
   returned: success
   type: dict
-  sample: {id: 023e105f4ecef8ad9ca31a8372d0c353, name: example.com, plan: free}
+  contains:
+    id:
+      description: The zone id.
+      type: str
+      sample: 023e105f4ecef8ad9ca31a8372d0c353
+    name:
+      description: The zone name.
+      type: str
+      sample: example.com
+    plan:
+      description: The zone's plan.
+      type: str
+      sample: free
 ruleset_id:
   description: The id of the phase's entry point ruleset; V(null) when it does not exist yet (in check mode, or with nothing to write).
   returned: success

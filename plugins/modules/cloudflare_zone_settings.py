@@ -52,7 +52,7 @@ options:
   settings:
     description:
       - The settings the zone must have, as setting id and value. Settings left out keep whatever the zone has.
-      - V(on)/V(off) settings also take V(true)/V(false), which is what YAML makes of an unquoted C(on) or C(off):
+      - V(on)/V(off) settings also take V(true)/V(false), which is what YAML makes of an unquoted C(on) or C(off); these are
         C(0rtt), C(advanced_ddos), C(always_online), C(always_use_https), C(automatic_https_rewrites), C(brotli), C(browser_check),
         C(development_mode), C(early_hints), C(email_obfuscation), C(hotlink_protection), C(http2), C(http3), C(ip_geolocation), C(ipv6),
         C(mirage), C(opportunistic_encryption), C(opportunistic_onion), C(orange_to_orange), C(origin_error_page_pass_thru),
@@ -66,8 +66,8 @@ options:
         C(pseudo_ipv4) (V(off), V(add_header), V(overwrite_header)).
       - Whole numbers of seconds or megabytes from Cloudflare's lists of allowed values for C(browser_cache_ttl), C(challenge_ttl) and C(max_upload);
         from 1 to 6000 for C(proxy_read_timeout).
-      - C(security_header) is C({strict_transport_security: {enabled, max_age, include_subdomains, preload, nosniff}}), the HSTS header
-        Cloudflare adds (C(max_age) in seconds, up to 31536000). Only the keys given are compared and changed; the others keep their value.
+      - "C(security_header) is C({strict_transport_security: {enabled, max_age, include_subdomains, preload, nosniff}}), the HSTS header
+        Cloudflare adds (C(max_age) in seconds, up to 31536000). Only the keys given are compared and changed; the others keep their value."
     type: dict
     required: true
   fail_on_uneditable:
@@ -127,7 +127,19 @@ zone:
   description: The zone. Without a lookup (O(zone) given as an id), only RV(zone.id) is known.
   returned: success
   type: dict
-  sample: {id: 023e105f4ecef8ad9ca31a8372d0c353, name: example.com, plan: free}
+  contains:
+    id:
+      description: The zone id.
+      type: str
+      sample: 023e105f4ecef8ad9ca31a8372d0c353
+    name:
+      description: The zone name.
+      type: str
+      sample: example.com
+    plan:
+      description: The zone's plan.
+      type: str
+      sample: free
 changes:
   description: The settings written (or that would be, in check mode), each with C(id), C(before) and C(after).
   returned: success

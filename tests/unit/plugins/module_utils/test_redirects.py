@@ -64,8 +64,9 @@ def test_rules_path_entries_first_then_aliases_and_every_expression_is_valid():
 
 def test_expectations_are_one_hop_to_the_final_target():
     found = {e["url"]: e for e in expectations(launch_map())}
-    assert found["https://www.example.com/pricing-old/"] == {"url": "https://www.example.com/pricing-old/", "status": 301,
-                                                            "location": "https://example.com/pricing", "preserve_query_string": True}
+    assert found["https://www.example.com/pricing-old/"] == {
+        "url": "https://www.example.com/pricing-old/", "status": 301, "location": "https://example.com/pricing", "preserve_query_string": True,
+    }
     assert found["https://old-brand.example.com/team"]["location"] == "https://example.com/about"
     assert found["https://example.com/docs"]["status"] == 302
     assert found["https://www.example.com/"]["location"] == "https://example.com/"
@@ -96,10 +97,12 @@ def test_chains_are_flattened():
 @pytest.mark.parametrize("spec, message", [
     ({"canonical": "example.com", "paths": [{"from": "/a", "to": "/b"}, {"from": "/b/", "to": "/a"}]},
      "redirect loop in the redirect map: https://example.com/a -> https://example.com/b -> https://example.com/a"),
-    ({"canonical": "example.com", "paths": [{"from": "/a", "to": "/a/"}]}, "redirect loop in the redirect map: https://example.com/a -> https://example.com/a/"),
+    ({"canonical": "example.com", "paths": [{"from": "/a", "to": "/a/"}]},
+     "redirect loop in the redirect map: https://example.com/a -> https://example.com/a/"),
     ({"canonical": "example.com", "aliases": ["www.example.com"], "paths": [{"from": "/a", "to": "https://www.example.com/a"}]},
      "redirect loop in the redirect map"),
-    ({"canonical": "example.com", "aliases": ["example.com"]}, "redirect_map.aliases lists the canonical host example.com: it would redirect to itself"),
+    ({"canonical": "example.com", "aliases": ["example.com"]},
+     "redirect_map.aliases lists the canonical host example.com: it would redirect to itself"),
     ({"canonical": "example.com", "paths": [{"from": "/a", "to": "/x"}, {"from": "/a/", "to": "/y"}]},
      "redirect_map.paths[0] and [1] both redirect example.com/a"),
     ({"canonical": ""}, "redirect_map.canonical is required"),

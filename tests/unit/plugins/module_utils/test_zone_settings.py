@@ -56,7 +56,8 @@ def test_values_are_normalised_to_what_the_api_writes(given, expected):
     ({"browser_cache_ttl": 1000}, "browser_cache_ttl accepts a whole number, one of 0, 30, 60"),
     ({"browser_cache_ttl": True}, "browser_cache_ttl: True (boolean) is not accepted"),
     ({"proxy_read_timeout": 0}, "proxy_read_timeout accepts a whole number from 1 to 6000"),
-    ({"security_header": {"enabled": True}}, "security_header: {'enabled': True} (mapping) is not accepted; security_header accepts {strict_transport_security:"),
+    ({"security_header": {"enabled": True}},
+     "security_header: {'enabled': True} (mapping) is not accepted; security_header accepts {strict_transport_security:"),
     ({"security_header": {"strict_transport_security": {"enabled": "yes"}}}, "security_header: "),
     ({"security_header": {"strict_transport_security": {"max_age": 40000000}}}, "max_age: 0 to 31536000"),
     ({"security_header": {"strict_transport_security": {"maxage": 1}}}, "security_header: "),
@@ -92,7 +93,7 @@ def test_the_catalog_covers_what_the_launch_sets():
 
 
 def test_only_differences_are_planned_in_the_order_given():
-    desired, _ = normalise_settings({"ssl": "strict", "brotli": True, "min_tls_version": 1.2})
+    desired = normalise_settings({"ssl": "strict", "brotli": True, "min_tls_version": 1.2})[0]
     plan = plan_settings(desired, listed(ssl="flexible", brotli="on", min_tls_version="1.0", websockets="on"))
     assert plan.items == [{"id": "ssl", "value": "strict"}, {"id": "min_tls_version", "value": "1.2"}]
     assert plan.changes == [{"id": "ssl", "before": "flexible", "after": "strict"}, {"id": "min_tls_version", "before": "1.0", "after": "1.2"}]
@@ -102,13 +103,13 @@ def test_only_differences_are_planned_in_the_order_given():
 
 
 def test_nothing_to_do_is_no_change():
-    desired, _ = normalise_settings({"ssl": "strict", "browser_cache_ttl": 14400})
+    desired = normalise_settings({"ssl": "strict", "browser_cache_ttl": 14400})[0]
     plan = plan_settings(desired, listed(ssl="strict", browser_cache_ttl=14400.0))  # numbers may come back as floats
     assert not plan.changed and plan.items == [] and plan.diff() == {"before": {}, "after": {}}
 
 
 def test_security_header_compares_only_the_keys_set_and_writes_the_whole_object():
-    desired, _ = normalise_settings({"security_header": {"strict_transport_security": {"enabled": True, "max_age": 15552000}}})
+    desired = normalise_settings({"security_header": {"strict_transport_security": {"enabled": True, "max_age": 15552000}}})[0]
     plan = plan_settings(desired, listed(security_header=HSTS_OFF))
     written = {"strict_transport_security": {"enabled": True, "max_age": 15552000, "include_subdomains": False, "preload": False, "nosniff": False}}
     assert plan.items == [{"id": "security_header", "value": written}]
@@ -119,7 +120,7 @@ def test_security_header_compares_only_the_keys_set_and_writes_the_whole_object(
 
 
 def test_a_plan_gated_setting_is_a_finding_and_a_warning_and_the_rest_is_written():
-    desired, _ = normalise_settings({"polish": "lossless", "ssl": "strict", "webp": False})
+    desired = normalise_settings({"polish": "lossless", "ssl": "strict", "webp": False})[0]
     plan = plan_settings(desired, listed(polish=("off", False), ssl="full", webp=("off", False)))
     assert plan.items == [{"id": "ssl", "value": "strict"}]  # webp is already off: nothing to report
     assert len(plan.findings) == 1
@@ -131,13 +132,13 @@ def test_a_plan_gated_setting_is_a_finding_and_a_warning_and_the_rest_is_written
 
 
 def test_a_setting_the_zone_does_not_have_is_a_finding():
-    desired, _ = normalise_settings({"early_hints": True})
+    desired = normalise_settings({"early_hints": True})[0]
     plan = plan_settings(desired, listed(ssl="full"))
     assert not plan.changed and plan.findings[0].title == "Zone setting early_hints is not available on this zone"
 
 
 def test_fail_on_uneditable_refuses_the_whole_plan():
-    desired, _ = normalise_settings({"polish": "lossless", "ssl": "strict"})
+    desired = normalise_settings({"polish": "lossless", "ssl": "strict"})[0]
     with pytest.raises(SettingsError) as caught:
         plan_settings(desired, listed(polish=("off", False), ssl="full"), fail_on_uneditable=True)
     assert "not editable on its plan, or not available): polish." in str(caught.value)
@@ -145,6 +146,6 @@ def test_fail_on_uneditable_refuses_the_whole_plan():
 
 
 def test_resulting_settings_come_from_the_write_answer():
-    desired, _ = normalise_settings({"ssl": "strict"})
+    desired = normalise_settings({"ssl": "strict"})[0]
     plan = plan_settings(desired, listed(ssl="full", brotli="on"))
     assert plan.resulting([{"id": "ssl", "value": "strict", "editable": True}]) == {"brotli": "on", "ssl": "strict"}

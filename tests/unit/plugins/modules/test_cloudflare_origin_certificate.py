@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from ansible_collections.launchready.core.plugins.modules import cloudflare_origin_certificate
 from ansible_collections.launchready.core.tests.unit.plugins.fake_cloudflare import ANY, FakeCloudflare, envelope, fake_token, run_module
 
-HOSTNAMES = ["example.com", "*.example.com"]
+HOSTNAMES = ("example.com", "*.example.com")
 NOW = datetime.datetime.now(datetime.timezone.utc)
 
 
@@ -90,7 +90,7 @@ def run(monkeypatch, capsys, fake, token, paths):
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
 
     def run(check_mode=False, diff=False, **options):
-        args = dict(api_token=token, hostnames=options.pop("hostnames", HOSTNAMES), **paths)
+        args = dict(api_token=token, hostnames=list(options.pop("hostnames", HOSTNAMES)), **paths)
         args.update(options)
         result = run_module(monkeypatch, capsys, cloudflare_origin_certificate, args, fake, check_mode=check_mode, diff=diff)
         text = json.dumps(result)
@@ -119,6 +119,11 @@ def cert_on_disk(paths) -> x509.Certificate:
         return x509.load_pem_x509_certificate(handle.read())
 
 
+def content(path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
 def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
@@ -145,10 +150,10 @@ def test_a_first_run_generates_the_key_requests_and_installs(run, fake, paths):
     assert result["changed"] is True and "failed" not in result and result["api_calls"] == 1
     assert result["renewed_because"] == ["no_private_key", "no_certificate"] and result["key_replaced"] is True
     body = sent(fake)
-    assert body["hostnames"] == HOSTNAMES and body["requested_validity"] == 5475 and body["request_type"] == "origin-ecc"
+    assert body["hostnames"] == list(HOSTNAMES) and body["requested_validity"] == 5475 and body["request_type"] == "origin-ecc"
     csr = x509.load_pem_x509_csr(body["csr"].encode())
     assert csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "example.com"
-    assert csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == HOSTNAMES
+    assert csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == list(HOSTNAMES)
     key = key_on_disk(paths)
     assert isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1)
     assert public_der(key) == public_der(csr) and mode(paths["private_key_path"]) == 0o600
@@ -164,12 +169,12 @@ def test_a_first_run_generates_the_key_requests_and_installs(run, fake, paths):
 def test_a_second_run_makes_no_call_and_changes_nothing(run, fake, paths):
     expect_request(fake)
     first = run()
-    key_bytes = open(paths["private_key_path"], "rb").read()
+    key_bytes = content(paths["private_key_path"])
     second = run(diff=True)
     fake.assert_done()
     assert second["changed"] is False and second["api_calls"] == 0 and len(fake.calls) == 1
     assert second["renewed_because"] == [] and second["certificate_id"] == first["certificate_id"]
-    assert second["key_fingerprint"] == first["key_fingerprint"] and open(paths["private_key_path"], "rb").read() == key_bytes
+    assert second["key_fingerprint"] == first["key_fingerprint"] and content(paths["private_key_path"]) == key_bytes
     assert second["diff"]["before"] == second["diff"]["after"]
 
 
@@ -184,12 +189,12 @@ def test_check_mode_makes_no_call_and_writes_nothing(run, fake, paths):
 def test_changed_hostnames_renew_with_the_same_key(run, fake, paths, ca):
     key = ec.generate_private_key(ec.SECP256R1())
     install(paths, ca, key, hostnames=["example.com"])
-    key_bytes = open(paths["private_key_path"], "rb").read()
+    key_bytes = content(paths["private_key_path"])
     expect_request(fake)
     result = run(validity_days=365)
     fake.assert_done()
     assert result["changed"] is True and result["renewed_because"] == ["hostnames_changed"] and result["key_replaced"] is False
-    assert open(paths["private_key_path"], "rb").read() == key_bytes
+    assert content(paths["private_key_path"]) == key_bytes
     assert sent(fake)["requested_validity"] == 365
     assert public_der(x509.load_pem_x509_csr(sent(fake)["csr"].encode())) == public_der(key)
     assert result["hostnames"] == sorted(HOSTNAMES)
@@ -279,10 +284,10 @@ def test_an_encrypted_key_is_not_replaced(run, fake, paths):
     key = ec.generate_private_key(ec.SECP256R1())
     with open(paths["private_key_path"], "wb") as handle:
         handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")))
-    before = open(paths["private_key_path"], "rb").read()
+    before = content(paths["private_key_path"])
     result = run()
     assert result["failed"] is True and "protected by a passphrase" in result["msg"] and fake.calls == []
-    assert open(paths["private_key_path"], "rb").read() == before
+    assert content(paths["private_key_path"]) == before
 
 
 @pytest.mark.parametrize("options, message", [

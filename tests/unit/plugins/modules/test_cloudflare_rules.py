@@ -46,7 +46,7 @@ def stored(sent, start=1):
     """The rules as the API answers them after a PUT: ids for new ones, version, last_updated."""
     answered = []
     for number, item in enumerate(sent, start):
-        rule = {key: value for key, value in item.items()}
+        rule = dict(item)
         rule.setdefault("id", "%032x" % number)
         rule.update(version="1", last_updated="2024-05-01T00:00:00Z")
         answered.append(rule)
@@ -109,7 +109,7 @@ def test_unmanaged_rules_are_sent_back_untouched_in_their_order(run, fake, zid):
     mine[0]["expression"] = 'starts_with(http.request.uri.path, "/admin")'  # changed since
     fake.zone_lookup(ZONE, zid)
     fake.expect("GET", entrypoint_path(zid), result=ruleset([THEIRS[0], mine[0], THEIRS[1]]))
-    sent = without_server_fields(THEIRS) + [dict(SENT[0], id=mine[0]["id"]), SENT[1]]
+    sent = [*without_server_fields(THEIRS), dict(SENT[0], id=mine[0]["id"]), SENT[1]]
     fake.expect("PUT", entrypoint_path(zid), json={"rules": sent}, result=ruleset(stored(sent, 10), version="5"))
     result = run(RULES)
     fake.assert_done()
@@ -148,7 +148,7 @@ def test_a_zone_id_skips_the_lookup(run, fake, zid):
 
 def test_state_absent_removes_only_the_owned_rules(run, fake, zid):
     fake.zone_lookup(ZONE, zid)
-    fake.expect("GET", entrypoint_path(zid), result=ruleset([THEIRS[0]] + stored(SENT) + [THEIRS[1]]))
+    fake.expect("GET", entrypoint_path(zid), result=ruleset([THEIRS[0], *stored(SENT), THEIRS[1]]))
     fake.expect("PUT", entrypoint_path(zid), json={"rules": without_server_fields(THEIRS)}, result=ruleset(THEIRS))
     result = run([], state="absent")
     fake.assert_done()
