@@ -12,11 +12,10 @@ the lab token as Cloudflare shows a token: ``policies`` of permission groups and
 The lab's ``<resource>:<level>`` permissions become groups named after Cloudflare's ("DNS
 Write", "Zone Read"; developers.cloudflare.com, API token permissions), in one policy per scope:
 
-| lab permissions | resources |
-|---|---|
-| zone-level (``zone``, ``dns_records``, ``zone_settings``, ...) | ``com.cloudflare.api.account.zone.<zone id>`` per zone, or ``com.cloudflare.api.account.zone.*`` for ``zones: ["*"]`` |
-| user-level (``api_tokens``, ``memberships``, ``user_details``) | ``com.cloudflare.api.user.<lab user id>`` |
-| any other (account-level: ``workers_scripts``, ``account_settings``, ...) | ``com.cloudflare.api.account.<lab account id>`` |
+- zone-level (``zone``, ``dns_records``, ``zone_settings``, ...): ``com.cloudflare.api.account.zone.<zone id>``
+  for each of the token's zones, or ``com.cloudflare.api.account.zone.*`` for ``zones: ["*"]``;
+- user-level (``api_tokens``, ``memberships``, ``user_details``): ``com.cloudflare.api.user.<lab user id>``;
+- any other (account-level: ``workers_scripts``, ``account_settings``, ...): ``com.cloudflare.api.account.<lab account id>``.
 
 The lab's choices, where no public trace tells: permission group ids are the first 32 hex digits of
 the SHA-256 of the group name; policy ids likewise from the token id and the scope; every lab token
