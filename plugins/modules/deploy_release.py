@@ -34,6 +34,7 @@ attributes:
     support: full
     description: The C(current) release and the list of releases with their status, before and after.
   platform:
+    support: full
     platforms: posix
     description: Needs symbolic links and atomic C(rename) and C(mkdir), as on Linux, BSD and macOS.
 options:
@@ -90,7 +91,7 @@ options:
     description:
       - With V(state=present), a git repository URL that the target host fetches with the C(git) command into the mirror C(<root>/repo.git).
         The release gets the files of O(git_ref), without the C(.git) folder (as C(git archive) exports them; submodules are not included).
-      - A URL holding a password is refused (the mirror's configuration would keep it in plain text): use an SSH deploy key or a git
+      - A URL holding a password is refused, because the mirror's configuration would keep it in plain text. Use an SSH deploy key or a git
         credential helper on the host.
     type: str
   git_ref:
@@ -163,7 +164,7 @@ options:
     type: str
   lock_id:
     description:
-      - The identity of this run's hold on the deploy lock: a value unique to the run, the same on every host and in every task of the run
+      - The identity of this run's hold on the deploy lock, a value unique to the run, the same on every host and in every task of the run
         (the deploy role makes a random one with C(run_once)). Required with V(state=locked).
       - When the lock is held with another id, every state that changes the deploy root fails.
     type: str
@@ -589,7 +590,7 @@ class Task:
         inputs = self.check_present_inputs() if state == "present" else None
 
         snapshot = scan(self.root)
-        decision, _ = lock_decision(snapshot.lock, self.lock_id, self.now, self.stale_after, False, False, self.root)
+        decision = lock_decision(snapshot.lock, self.lock_id, self.now, self.stale_after, False, False, self.root)[0]
         temporary_lock = decision == ACQUIRE and not self.module.check_mode
         if temporary_lock:
             try:

@@ -447,7 +447,7 @@ def test_bad_inputs_fail_clearly_and_change_nothing(capsys, root, artifacts, tmp
     for name in (V1, V2, V3):
         deploy(capsys, root, artifacts, name)
     run(capsys, root=str(root), state="bad", release=V3)
-    path, _ = make_tarball(artifacts, V4)
+    path = make_tarball(artifacts, V4)[0]
     folder = tmp_path / "folder"
     folder.mkdir()
     not_tar = tmp_path / "app.zip"
