@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 
+from tests import demo_app
 from tests.lab.client import Lab
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -43,6 +44,8 @@ def launch() -> dict[str, int]:
 
 
 def main() -> None:
+    app = demo_app.create(INVENTORY / "state" / "demo-app", accept=True)
+    print("demo app repository: %s (%d planted problems, accepted in its baseline)" % (app.root, len(app.planted)))
     lab = Lab.start(STATE_DIR)
     try:
         print("lab up: Cloudflare API %s, DNS %s:%d" % (lab.api_base_url, lab.dns_host, lab.dns_port))
