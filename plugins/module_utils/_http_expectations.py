@@ -337,7 +337,7 @@ def stale_links(page_url: str, text: str, html: bool, patterns: tuple[str, ...])
     own_host = (urlsplit(page_url).hostname or "").lower()
     urls = [reference.url for reference in page_references(page_url, text)] if html else []
     urls += _TEXT_URL_RE.findall(text)
-    found = {}
+    found: dict[str, str] = {}
     for url in urls:
         try:
             host = (urlsplit(url.rstrip(".,;")).hostname or "").lower()
@@ -515,9 +515,10 @@ def _chain_checks(exp: Expectation, result: ProbeResult) -> list[Check]:
 
 
 def _header_checks(exp: Expectation, answer: Answer) -> list[Check]:
-    rules, checks = exp.headers, []
+    rules = exp.headers
     if rules is None:
-        return checks
+        return []
+    checks: list[Check] = []
     for name in rules.present:
         values = answer.header_values(name)
         checks.append(Check("headers", True, "%s present" % name) if values else Check(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import ipaddress
 import re
 import ssl
@@ -432,11 +433,11 @@ class HttpProbe:
             await self._follow(result)
             if result.tls is not None:
                 host, port = result.tls.host, _port_of(urlsplit(url))
-                result.tls.chain_verified, result.tls.chain_error = await self._once(self._chain_checks, (host, port), lambda: self._verify_chain(host, port))
+                verified = await self._once(self._chain_checks, (host, port), functools.partial(self._verify_chain, host, port))
+                result.tls.chain_verified, result.tls.chain_error = verified
                 for version in tls_versions:
-                    result.tls.versions[version] = await self._once(
-                        self._version_checks, (host, port, version), lambda version=version: self._try_version(host, port, version)
-                    )
+                    start_try = functools.partial(self._try_version, host, port, version)
+                    result.tls.versions[version] = await self._once(self._version_checks, (host, port, version), start_try)
             result.elapsed_ms = int((time.monotonic() - start) * 1000)
             return result
 
@@ -467,7 +468,7 @@ class HttpProbe:
                 peer = stream.get_extra_info("server_addr") if stream is not None else None
                 hop.address = "%s:%s" % tuple(peer[:2]) if peer else ""
                 if result.answer is None:
-                    result.answer = Answer(response.status_code, [(key, value) for key, value in response.headers.multi_items()])
+                    result.answer = Answer(response.status_code, list(response.headers.multi_items()))
                     if url.startswith("https:"):
                         result.tls = self._connection_tls(urlsplit(url).hostname or "", stream)
                 body, truncated = await self._read(response, method)

@@ -136,7 +136,7 @@ options:
         description:
           - Assertions on a JSON body, for API and health endpoints. Each key is a JMESPath expression (U(https://jmespath.org)), each value
             what it must give, compared as JSON (V(true) is not V(1)).
-          - For example V({"status": "ok", "length(checks[?state != 'up'])": 0}).
+          - For example, the key V(status) with the value V(ok), or the key V(length(checks[?state != 'up']\)) with the value V(0).
         type: dict
       tls:
         description:
@@ -175,7 +175,7 @@ options:
         default: false
       stale_links:
         description:
-          - Look for links to preview, tunnel and local hosts in the body (in HTML attributes and anywhere in the text, such as inline scripts):
+          - Look for links to preview, tunnel and local hosts in the body (in HTML attributes and anywhere in the text, such as inline scripts), namely
             C(*.vercel.app), C(*.netlify.app), C(*.herokuapp.com), C(*.pages.dev), ngrok's domains, C(localhost), C(127.0.0.1), and the
             hosts of O(stale_hosts). Links to the page's own host do not count.
         type: bool
@@ -189,7 +189,7 @@ options:
     default: []
   resolve:
     description:
-      - Connect elsewhere than DNS says, like curl's C(--resolve) and C(--connect-to): each entry maps a host and port to an address and port.
+      - Connect elsewhere than DNS says, like curl's C(--resolve) and C(--connect-to); each entry maps a host and port to an address and port.
         The URL, the C(Host) header and the TLS server name (SNI) stay the real ones; only the TCP connection goes to the address.
       - An entry is a string V(host:port:address) or V(host:port:address:port) (IPv6 addresses in brackets), or a dict with keys
         C(host), C(port), C(address) and optionally C(address_port). A host of V(*) maps every name on that port.

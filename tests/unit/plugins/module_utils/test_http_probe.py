@@ -243,7 +243,7 @@ def test_concurrency_bounds_the_requests_in_flight(sites):
                 in_flight -= 1
 
             prober._follow = counting
-            await asyncio.gather(*(prober.probe(site.url("/")) for _ in range(12)))
+            await asyncio.gather(*(prober.probe(site.url("/")) for _copy in range(12)))
             return peak
 
     assert asyncio.run(run()) == 3

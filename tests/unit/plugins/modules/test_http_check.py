@@ -172,10 +172,12 @@ def test_check_mode_asks_the_same_questions_and_changes_nothing(launch, pki, cap
 
 def test_resolve_and_tls_without_a_trusted_ca(launch, capsys, tmp_path):
     plain, secure = launch
-    expectations = [{"url": "https://%s/" % WWW, "status": 200}, {"url": "https://%s/" % WWW, "status": 200, "title": "untrusted but allowed",
-                                                                   "tls": {"verify_chain": False}}]  # fmt: skip
+    expectations = [
+        {"url": "https://%s/" % WWW, "status": 200},
+        {"url": "https://%s/" % WWW, "status": 200, "title": "untrusted but allowed", "tls": {"verify_chain": False}},
+    ]
     other = Pki(tmp_path, name="Other CA")
-    result = run(capsys, **dict(options(plain, secure, other, expectations)))
+    result = run(capsys, **options(plain, secure, other, expectations))
     (verified, waived) = result["results"]
     assert verified["failed"] == ["tls chain: not trusted (unable to get local issuer certificate; issuer CN=Test Root CA)"]
     assert verified["tls"]["chain_verified"] is False and verified["status"] == 200, "the request was still made"
@@ -190,7 +192,7 @@ def test_expectations_are_checked_concurrently(launch, pki, capsys):
         return b"ok"
 
     secure.route("/slow", 200, [("Content-Type", "text/plain")], slow, host=WWW)
-    expectations = [{"url": "https://%s/slow" % WWW, "body_contains": "ok", "tls": {"verify_chain": False}} for _ in range(10)]
+    expectations = [{"url": "https://%s/slow" % WWW, "body_contains": "ok", "tls": {"verify_chain": False}} for _copy in range(10)]
     started = time.monotonic()
     result = run(capsys, **options(plain, secure, pki, expectations, concurrency=10))
     assert time.monotonic() - started < 2.0, "10 answers of 0.3 s each, at once"
