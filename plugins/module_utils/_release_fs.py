@@ -151,6 +151,9 @@ def check_artifact(source: Source) -> None:
     if not os.path.exists(path):
         raise ReleaseError("artifact %s does not exist on this host; copy it there first (the deploy role does)" % path)
     if source.kind == "folder":
+        reserved = [name for name in RESERVED_NAMES if os.path.lexists(os.path.join(path, name))]
+        if reserved:
+            raise ReleaseError("artifact %s holds %s, a name deploy_release keeps for its own marker files" % (path, ", ".join(reserved)))
         return
     if not tarfile.is_tarfile(path):
         raise ReleaseError("artifact %s is neither a folder nor a tar archive (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz)" % path)

@@ -497,8 +497,9 @@ def plan_present(
     existing = next((release for release in releases if release.name == name), None)
     if existing is not None and existing.status == BAD:
         raise ReleaseError("release %s is marked bad; deploy the code again under a new release name" % name)
-    if existing is not None and existing.status == GOOD:
-        # Prepared and activated before: nothing to do, but a killed run's leftovers still go.
+    if existing is not None and (existing.status == GOOD or name == snapshot.current):
+        # Prepared before (and activated, or switched to by a run killed before it finished): nothing to
+        # prepare, but a killed run's leftovers still go. State activated finishes a current unfinished one.
         return plan
     for release in releases:
         if release.status == UNFINISHED and release.name != snapshot.current and release.name != name:

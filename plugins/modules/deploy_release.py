@@ -11,8 +11,8 @@ version_added: 0.1.0
 description:
   - Manages a deploy root on the target host laid out as C(<root>/releases/<name>) (one folder per release), C(<root>/shared/)
     (files and folders every release shares, such as C(.env) and uploads) and C(<root>/current), a relative symbolic link to the live release.
-  - Each V(state) is one step of a deploy or a rollback. The M(launchready.core.deploy_release) calls of a run are usually made by the
-    C(launchready.core.deploy) role, which health-checks a release before and after the switch and switches back by itself when a check fails.
+  - Each V(state) is one step of a deploy or a rollback. The C(launchready.core.deploy) role makes these calls in order, health-checks a release
+    before and after the switch, and switches back by itself when a check fails.
   - Every change is appended to the audit log C(<root>/releases.log), one JSON object per line with the keys C(time), C(action)
     (V(deploy), V(activate), V(rollback), V(failed), V(bad) or V(cleaned)), C(release), C(revision), C(user), C(health), C(schema_version),
     C(previous) and C(message).
@@ -47,7 +47,7 @@ options:
     description:
       - V(present) prepares release O(release) from O(artifact) or O(git_repo), links O(shared_paths) and O(shared_files) into it and leaves it
         unfinished. It first removes unfinished releases that earlier runs left (killed half-way), unless they are marked bad.
-        A release that already exists and is finished is left as it is; an unfinished one of the same name is prepared again.
+        A release that already exists and is finished (or current) is left as it is; an unfinished one of the same name is prepared again.
       - V(activated) switches C(current) to O(release) atomically (a new symbolic link renamed over the old one), removes its unfinished marker
         and logs V(activate). The result's RV(previous) is the release C(current) pointed to before.
       - V(rolled_back) switches C(current) back to the newest good release deployed before the current one, to O(rollback_to), or
@@ -591,6 +591,8 @@ class Task:
 
         snapshot = scan(self.root)
         decision = lock_decision(snapshot.lock, self.lock_id, self.now, self.stale_after, False, False, self.root)[0]
+        if decision == ACQUIRE and self.lock_id:
+            self.module.warn("lock_id %s does not hold the deploy lock (nobody does): this task takes it for its own duration only" % self.lock_id)
         temporary_lock = decision == ACQUIRE and not self.module.check_mode
         if temporary_lock:
             try:

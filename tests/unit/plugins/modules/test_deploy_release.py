@@ -287,6 +287,19 @@ def test_a_deploy_killed_half_way_is_cleaned_by_the_next_one(capsys, root, artif
     assert (root / "releases" / V3 / "DEPLOY_UNFINISHED").exists()
 
 
+def test_a_run_killed_right_after_the_switch_is_finished_not_prepared_again(capsys, root, artifacts):
+    deploy(capsys, root, artifacts, V1)
+    path, checksum = make_tarball(artifacts, V2)
+    run(capsys, root=str(root), release=V2, artifact=path, artifact_checksum=checksum)
+    os.symlink("releases/" + V2, root / "current.new")
+    os.replace(root / "current.new", root / "current")  # the switch happened, the marker stayed
+    again = run(capsys, root=str(root), release=V2, artifact=path, artifact_checksum=checksum)
+    assert again["changed"] is False and again["current"] == V2
+    finished = run(capsys, root=str(root), state="activated", release=V2)
+    assert finished["plan"] == ["remove the DEPLOY_UNFINISHED marker of release %s" % V2, "log activate of %s" % V2]
+    assert [item["status"] for item in finished["releases"]] == ["good", "good"]
+
+
 def test_keep_releases_never_removes_current_or_previous_good(capsys, root, artifacts):
     for name in (V1, V2, V3, V4, V5, V6):
         deploy(capsys, root, artifacts, name)
@@ -365,6 +378,13 @@ def test_a_stale_lock_is_taken_over_and_force_unlock_works(capsys, root):
     removed = run(capsys, root=str(root), state="unlocked", force_unlock=True)
     assert removed["changed"] is True and not (root / ".deploy.lock").exists()
     assert [name for name in os.listdir(root) if name.startswith(".deploy.lock")] == []
+
+
+def test_a_lock_id_that_holds_nothing_is_warned_about(capsys, root, artifacts):
+    path, checksum = make_tarball(artifacts, V1)
+    result = run(capsys, root=str(root), release=V1, artifact=path, artifact_checksum=checksum, lock_id="lost-run")
+    assert result["changed"] is True and result["lock"]["held"] is False
+    assert any("lock_id lost-run does not hold the deploy lock" in warning for warning in warnings_of(result))
 
 
 def test_a_lock_folder_without_owner_file_names_an_unknown_holder(capsys, root, artifacts):
@@ -486,6 +506,12 @@ def test_an_unsafe_tarball_is_refused_before_any_write(capsys, root, artifacts, 
 
 
 def test_a_folder_artifact_is_copied(capsys, root, tmp_path):
+    marked = tmp_path / "marked"
+    marked.mkdir()
+    (marked / "DEPLOY_UNFINISHED").write_text("")
+    refused = run(capsys, root=str(root), release=V1, artifact=str(marked))
+    assert refused["failed"] is True and "holds DEPLOY_UNFINISHED" in refused["msg"]
+
     folder = tmp_path / "build"
     (folder / "static").mkdir(parents=True)
     (folder / "static" / "app.css").write_text("body{}")
