@@ -292,7 +292,7 @@ def test_verify_only_reports_and_the_launch_fails_on_a_mail_blocker(lab, zone, t
 
     # a hand edit breaks DMARC: verification alone reports it, changes nothing and does not fail
     records = [r for r in lab.records(zone) if r["name"] != "_dmarc." + zone]
-    lab.seed_records(zone, records + [{"type": "TXT", "name": "_dmarc." + zone, "content": "v=DMARC1; p=rejct", "ttl": 300}])
+    lab.seed_records(zone, [*records, {"type": "TXT", "name": "_dmarc." + zone, "content": "v=DMARC1; p=rejct", "ttl": 300}])
     lab.reset_calls()
     verify = run_playbook(VERIFY, values)
     assert verify.rc == 0, verify.output[-4000:]

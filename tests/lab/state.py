@@ -80,9 +80,17 @@ class LabState:
                 self.tokens = saved["tokens"]
                 self.certificates = saved.get("certificates", [])
                 self.dns_delay_ms = int(saved.get("dns_delay_ms", 0))
+                self._add_new_config_zones()
                 self._changed(zones=True)
             else:
                 self.reset()
+
+    def _add_new_config_zones(self) -> None:
+        """Zones of the configuration a saved state lacks (added to config.json since) join it with their records; the rest stays as saved."""
+        for zone in self.config["zones"]:
+            if zone["name"] not in self.zones:
+                self._new_zone(zone["name"], zone["plan"], zone["name_servers"])
+                self._replace_records(zone["name"], zone["records"])
 
     def reset(self) -> None:
         """Back to the configuration's zones (and their records), tokens and DNS delay."""
