@@ -24,12 +24,14 @@ audit hook (a sitecustomize.py on PYTHONPATH) that refuses any connection, datag
 lookup that would leave 127.0.0.1 and writes it to a log; the run fails if anything was refused.
 
 The peer is installed from PyPI into benchmarks/.venv-checkdmarc (created here, never committed).
-Run from the repository root: ``.venv/bin/python -m benchmarks.email_check``.
-Prints the two timings, then one line per disagreement, then ``RESULT ...`` as the last line.
+Run from the repository root: ``.venv/bin/python -m benchmarks.email_check [--rounds 3] [--raw results.json]``.
+Prints the set-up, one line per tool (best wall and CPU seconds of the rounds), a DKIM summary, one ``DISAGREE`` line per
+disagreement with the reason and its RFC section, then ``RESULT ...`` as the last line.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import hashlib
@@ -56,7 +58,6 @@ PEER_PACKAGE = "checkdmarc==6.0.4"
 DNS_DELAY_MS = 30
 DOMAIN_COUNT = 50
 TASK = "Check mail authentication of every domain"
-ROUNDS = 3
 
 OURS = """
 - name: Mail authentication of the portfolio
@@ -422,8 +423,8 @@ def domain_records(domain: Domain, keys: Keys, zones: dict[str, list[dict]]) -> 
 
 def ensure_peer() -> pathlib.Path:
     python = PEER_VENV / "bin" / "python"
-    installed = subprocess.run([str(python), "-c", "import checkdmarc; print(checkdmarc.__version__)"], capture_output=True, text=True,
-                               check=False) if python.exists() else None
+    installed = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('checkdmarc'))"], capture_output=True,
+                               text=True, check=False) if python.exists() else None
     if installed is None or installed.stdout.strip() != PEER_PACKAGE.split("==")[1]:
         subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", PEER_PACKAGE], check=True)
@@ -605,6 +606,10 @@ def timeouts(ours: dict, peer: dict) -> list[str]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each tool, alternating; the best wall time of each counts")
+    parser.add_argument("--raw", type=pathlib.Path, help="write both tools' full results of the last round to this JSON file")
+    args = parser.parse_args()
     peer_python = ensure_peer()
     keys = Keys()
     domains = portfolio()
@@ -627,7 +632,7 @@ def main() -> None:
                 lab.add_zone(name)
                 lab.seed_records(name, records)
             lab.set_dns_delay(DNS_DELAY_MS)
-            for _round in range(ROUNDS):  # alternate, keep the best of each: the machine may be busy with other work
+            for _round in range(max(1, args.rounds)):  # alternate, keep the best of each: the machine may be busy with other work
                 spent, ours = run_ours(lab, domains, guard_env)
                 ours_runs.append(spent)
                 spent, peer = run_peer(peer_python, lab, domains, guard_env, tmpdir)
@@ -655,6 +660,8 @@ def main() -> None:
     print("peer  %s SPF, DMARC and MX records, domain after domain: best %.2f s (cpu %.2f s) of %s, checks alone %.2f s; %d DNS queries"
           % (PEER_PACKAGE, peer_best.wall, peer_best.cpu, ", ".join("%.2f" % r.wall for r in peer_runs), peer["checks_seconds"],
              peer["queries"]))
+    if args.raw:
+        args.raw.write_text(json.dumps({"ours": ours, "checkdmarc": peer}, indent=1, sort_keys=True), encoding="utf-8")
     print(dkim_summary(ours))
     lines = disagreements(domains, ours, peer)
     for line in lines:
