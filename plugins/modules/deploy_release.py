@@ -424,6 +424,7 @@ from ansible_collections.launchready.core.plugins.module_utils._releases import 
     diff_view,
     free_lock_result,
     inventory,
+    iso_utc,
     lock_decision,
     normalise_checksum,
     plan_activated,
@@ -458,7 +459,7 @@ class Task:
             id=lock_id,
             user=self.user,
             host=self.host,
-            since=self.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            since=iso_utc(self.now),
             release=self.params["release"],
             message=self.params["lock_message"],
         )
@@ -684,10 +685,13 @@ def main():
         if module.params["state"] == "unlocked" and not (task.lock_id or module.params["force_unlock"]):
             raise ReleaseError("state=unlocked needs the lock_id that holds the lock, or force_unlock=true")
         result = task.run_change_state() if module.params["state"] in CHANGING_STATES else task.run_lock_state()
-    except ReleaseError as exc:
-        module.fail_json(msg=str(exc), lock=task.lock_result())
-    except OSError as exc:
-        module.fail_json(msg="deploy root %s: %s" % (task.root, exc), lock=task.lock_result())
+    except (ReleaseError, OSError) as exc:
+        message = str(exc) if isinstance(exc, ReleaseError) else "deploy root %s: %s" % (task.root, exc)
+        try:
+            lock = task.lock_result()
+        except OSError:
+            lock = None
+        module.fail_json(msg=message, lock=lock)
     module.exit_json(**result)
 
 

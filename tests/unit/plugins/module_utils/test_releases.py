@@ -437,3 +437,26 @@ def test_safe_members_unpack_with_plain_permissions(tmp_path, monkeypatch, filte
     mode = os.stat(tmp_path / "bin" / "tool").st_mode & 0o7777
     assert mode & 0o7000 == 0 and mode & 0o022 == 0
     assert os.readlink(tmp_path / "bin" / "t") == "tool"
+
+
+def test_readers_never_see_current_missing_while_it_switches(tmp_path):
+    for name in ("r1", "r2"):
+        (tmp_path / "releases" / name).mkdir(parents=True)
+        (tmp_path / "releases" / name / "VERSION").write_text(name)
+    fs.switch_current(str(tmp_path), "r1")
+    seen, errors, done = set(), [], threading.Event()
+
+    def read():
+        while not done.is_set():
+            try:
+                seen.add((tmp_path / "current" / "VERSION").read_text())
+            except OSError as exc:
+                errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for number in range(300):
+        fs.switch_current(str(tmp_path), "r2" if number % 2 == 0 else "r1")
+    done.set()
+    reader.join()
+    assert errors == [] and seen == {"r1", "r2"}

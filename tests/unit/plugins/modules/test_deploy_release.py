@@ -433,6 +433,16 @@ def test_check_mode_writes_nothing_in_any_state(capsys, root, artifacts):
     assert tree(root) == before
 
 
+def test_the_first_deploy_creates_the_root(capsys, tmp_path, artifacts):
+    root = tmp_path / "fresh" / "app"
+    path, checksum = make_tarball(artifacts, V1)
+    run(capsys, root=str(root), release=V1, artifact=path, artifact_checksum=checksum, shared_paths=["storage/uploads"])
+    result = run(capsys, root=str(root), state="activated", release=V1)
+    assert result["current"] == V1 and result["previous"] is None and result["previous_good"] is None
+    assert os.readlink(root / "releases" / V1 / "storage" / "uploads") == "../../../shared/storage/uploads"
+    assert (root / "current" / "storage" / "uploads").is_dir()
+
+
 def test_check_mode_on_a_new_root_creates_nothing(capsys, tmp_path, artifacts):
     path, checksum = make_tarball(artifacts, V1)
     root = tmp_path / "new"
