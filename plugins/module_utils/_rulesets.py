@@ -214,23 +214,40 @@ class RulesetPlan:
         return {"before": {"rules": [summary(rule) for rule in self.before]}, "after": {"rules": [summary(rule) for rule in self.after]}}
 
 
-def plan_ruleset(ruleset: dict | None, desired: list[Rule], state: str, position: str, prefix: str) -> RulesetPlan:
-    """The plan from the entry point ``ruleset`` (None when the phase has none) to the owned rules ``desired``.
-
-    ``state=present``: the owned rules become exactly ``desired``, in that order, placed ``first`` or
-    ``last`` among the rules the collection does not own. ``state=absent``: the owned rules named in
-    ``desired`` are removed, or every owned rule when ``desired`` is empty; the others stay where they are.
-    """
+def _owned(ruleset: dict | None, prefix: str) -> tuple[RulesetPlan, list[dict], dict[str, dict]]:
     existing = list((ruleset or {}).get("rules") or [])
     plan = RulesetPlan(exists=ruleset is not None, ruleset_id=(ruleset or {}).get("id"), before=existing)
-    owned = {rule.get("ref"): rule for rule in existing if str(rule.get("ref") or "").startswith(prefix)}
+    return plan, existing, {rule.get("ref"): rule for rule in existing if str(rule.get("ref") or "").startswith(prefix)}
 
-    if state == "absent":
-        doomed = {ref for ref in owned if not desired or ref in {rule.ref for rule in desired}}
-        plan.removed = [summary(owned[ref]) for ref in owned if ref in doomed]
-        plan.after = [_as_sent(rule) for rule in existing if rule.get("ref") not in doomed]
-        return plan
 
+def parse_refs(items: list[dict], prefix: str) -> set[str]:
+    """The full refs of rules named for removal (only their ``ref`` matters)."""
+    check_prefix(prefix)
+    refs = set()
+    for index, item in enumerate(items):
+        ref = str(item.get("ref") or "").strip()
+        if not _REF_RE.match(ref):
+            raise RulesError("rules[%d]: ref is required, made of letters, digits, '_', '.' or '-'" % index)
+        refs.add(full_ref(ref, prefix))
+    return refs
+
+
+def plan_removal(ruleset: dict | None, refs: set[str], prefix: str) -> RulesetPlan:
+    """The plan that removes the owned rules named in ``refs`` (every owned rule when ``refs`` is empty); the others stay where they are."""
+    plan, existing, owned = _owned(ruleset, prefix)
+    doomed = {ref for ref in owned if not refs or ref in refs}
+    plan.removed = [summary(owned[ref]) for ref in owned if ref in doomed]
+    plan.after = [_as_sent(rule) for rule in existing if rule.get("ref") not in doomed]
+    return plan
+
+
+def plan_ruleset(ruleset: dict | None, desired: list[Rule], position: str, prefix: str) -> RulesetPlan:
+    """The plan from the entry point ``ruleset`` (None when the phase has none) to the owned rules ``desired``.
+
+    The owned rules become exactly ``desired``, in that order, placed ``first`` or ``last`` among the rules
+    the collection does not own, which keep their order.
+    """
+    plan, existing, owned = _owned(ruleset, prefix)
     wanted_refs = {rule.ref for rule in desired}
     new_owned = []
     for rule in desired:

@@ -64,6 +64,7 @@ options:
       - The owned rules, in the order they run.
       - With O(state=present) the owned rules of the phase become exactly these (plus those of O(redirect_map)); owned rules not listed are removed.
       - With O(state=absent) only the C(ref) of each item matters.
+      - Each item needs O(rules[].ref), and O(rules[].expression) with O(state=present).
     type: list
     elements: dict
     default: []
@@ -82,13 +83,13 @@ options:
       expression:
         description:
           - When the rule applies, in Cloudflare's Rules language, for example V(starts_with(http.request.uri.path, "/admin")).
+            Required with O(state=present).
           - Accepted fields are C(http.host), C(http.request.uri), C(http.request.uri.path), C(http.request.uri.query), C(http.request.full_uri),
             C(http.request.method), C(http.cookie), C(http.user_agent), C(http.referer) (text), C(ip.src) (an IP address, compared with unquoted
             addresses or networks such as V(ip.src in {192.0.2.0/24})) and C(ssl).
           - Accepted operators are C(eq), C(ne), C(contains), C(matches), C(in {...}), C(lt), C(le), C(gt), C(ge) (on C(len())), their symbol forms,
             C(and), C(or), C(xor), C(not) and parentheses; functions C(starts_with()), C(ends_with()), C(lower()), C(upper()), C(len()).
         type: str
-        required: true
       action:
         description:
           - What the rule does. Defaults to V(redirect), V(set_cache_settings), V(block) and V(block) in the four phases.
@@ -345,7 +346,9 @@ from ansible_collections.launchready.core.plugins.module_utils._rulesets import 
     RulesError,
     describe_pointer,
     owned_rules,
+    parse_refs,
     parse_rules,
+    plan_removal,
     plan_ruleset,
 )
 
@@ -365,7 +368,7 @@ def argument_spec() -> dict:
             options=dict(
                 ref=dict(type="str", required=True),
                 description=dict(type="str", default=""),
-                expression=dict(type="str", required=True),
+                expression=dict(type="str"),
                 action=dict(type="str"),
                 action_parameters=dict(type="dict"),
                 enabled=dict(type="bool", default=True),
@@ -399,12 +402,15 @@ def argument_spec() -> dict:
     return spec
 
 
-def desired_rules(params: dict, zone_name: str | None) -> list:
+def desired_rules(params: dict, zone_name: str | None) -> list | set:
+    """The owned rules to have (state=present), or the refs of those to remove (state=absent)."""
     items = list(params["rules"])
     if params["redirect_map"] is not None:
         if params["phase"] != REDIRECT_PHASE:
             raise RulesError("redirect_map only goes with phase %s, not %s" % (REDIRECT_PHASE, params["phase"]))
         items.extend(redirect_rules(parse_redirect_map(params["redirect_map"], zone_name)))
+    if params["state"] == "absent":
+        return parse_refs(items, params["ref_prefix"])
     return parse_rules(items, params["phase"], params["ref_prefix"])
 
 
@@ -416,7 +422,7 @@ def put_failure(exc: CloudflareError, sent: list[dict]) -> str:
     return message + ". Cloudflare applies a ruleset whole or not at all: nothing changed."
 
 
-def run(module: AnsibleModule, client: CloudflareClient, desired: list | None) -> dict:
+def run(module: AnsibleModule, client: CloudflareClient, desired: list | set | None) -> dict:
     params = module.params
     ref = params["zone"].strip().lower().rstrip(".")
     zone = client.zone(ref) if not is_zone_id(ref) or desired is None else {"id": ref}
@@ -424,7 +430,10 @@ def run(module: AnsibleModule, client: CloudflareClient, desired: list | None) -
         desired = desired_rules(params, zone["name"])
     phase = params["phase"]
     ruleset = client.entrypoint_ruleset(zone["id"], phase)
-    plan = plan_ruleset(ruleset, desired, params["state"], params["position"], params["ref_prefix"])
+    if isinstance(desired, set):
+        plan = plan_removal(ruleset, desired, params["ref_prefix"])
+    else:
+        plan = plan_ruleset(ruleset, desired, params["position"], params["ref_prefix"])
 
     after = plan.after
     ruleset_id = plan.ruleset_id

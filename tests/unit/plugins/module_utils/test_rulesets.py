@@ -11,7 +11,9 @@ from ansible_collections.launchready.core.plugins.module_utils._rulesets import 
     describe_pointer,
     full_ref,
     owned_rules,
+    parse_refs,
     parse_rules,
+    plan_removal,
     plan_ruleset,
 )
 
@@ -100,7 +102,7 @@ def test_the_prefix_must_be_usable(prefix):
 
 def test_an_empty_phase_gets_the_rules_added():
     desired = parse_rules([rule("bypass", action_parameters=BYPASS)], CACHE, P)
-    plan = plan_ruleset(None, desired, "present", "last", P)
+    plan = plan_ruleset(None, desired, "last", P)
     assert plan.changed and not plan.exists and plan.ruleset_id is None
     assert [a["ref"] for a in plan.added] == ["launchready_bypass"] and not plan.changed_rules and not plan.removed
     assert plan.body() == {"rules": [desired[0].body()]}
@@ -111,7 +113,7 @@ def test_unowned_rules_stay_untouched_and_in_order():
     theirs_b = existing("b1", "b1")  # a rule made in the dashboard: ref is its id
     mine = existing("m1", "launchready_bypass", action_parameters=BYPASS)
     desired = parse_rules([rule("bypass", expression='http.host eq "b.test"', action_parameters=BYPASS), rule("new", action_parameters=BYPASS)], CACHE, P)
-    plan = plan_ruleset(ruleset(theirs_a, mine, theirs_b), desired, "present", "last", P)
+    plan = plan_ruleset(ruleset(theirs_a, mine, theirs_b), desired, "last", P)
     sent = plan.body()["rules"]
     assert [r.get("id") for r in sent] == ["a1", "b1", "m1", None]
     # their rules go back as read, without the fields the API sets itself
@@ -127,10 +129,10 @@ def test_position_first_puts_the_owned_rules_before_the_others():
     theirs = existing("a1", "theirs", action_parameters={"cache": True})
     mine = existing("m1", "launchready_bypass", action_parameters=BYPASS)
     desired = parse_rules([rule("bypass", action_parameters=BYPASS)], CACHE, P)
-    plan = plan_ruleset(ruleset(theirs, mine), desired, "present", "first", P)
+    plan = plan_ruleset(ruleset(theirs, mine), desired, "first", P)
     assert plan.moved and plan.changed and not plan.added and not plan.changed_rules
     assert [r["id"] for r in plan.after] == ["m1", "a1"]
-    again = plan_ruleset(ruleset(mine, theirs), desired, "present", "first", P)
+    again = plan_ruleset(ruleset(mine, theirs), desired, "first", P)
     assert not again.changed
 
 
@@ -138,7 +140,7 @@ def test_nothing_to_do_is_no_change_whatever_the_api_adds():
     mine = existing("m1", "launchready_bypass", action_parameters=BYPASS)
     del mine["description"], mine["enabled"]  # left out: their defaults
     desired = parse_rules([rule("bypass", action_parameters=BYPASS)], CACHE, P)
-    plan = plan_ruleset(ruleset(existing("a1", "theirs", action_parameters=BYPASS), mine), desired, "present", "last", P)
+    plan = plan_ruleset(ruleset(existing("a1", "theirs", action_parameters=BYPASS), mine), desired, "last", P)
     assert not plan.changed and not plan.moved
     assert plan.diff()["before"] == plan.diff()["after"]
 
@@ -146,34 +148,36 @@ def test_nothing_to_do_is_no_change_whatever_the_api_adds():
 def test_owned_rules_not_listed_are_removed():
     mine = [existing("m%d" % n, "launchready_r%d" % n, action_parameters=BYPASS) for n in range(3)]
     desired = parse_rules([rule("r1", action_parameters=BYPASS)], CACHE, P)
-    plan = plan_ruleset(ruleset(*mine), desired, "present", "last", P)
+    plan = plan_ruleset(ruleset(*mine), desired, "last", P)
     assert [r["ref"] for r in plan.removed] == ["launchready_r0", "launchready_r2"]
     assert [r["id"] for r in plan.after] == ["m1"] and not plan.moved
 
 
-def test_state_absent_removes_the_named_owned_rules_or_all_of_them():
+def test_removal_takes_the_named_owned_rules_or_all_of_them():
     theirs = existing("a1", "theirs", action_parameters=BYPASS)
     mine = [existing("m%d" % n, "launchready_r%d" % n, action_parameters=BYPASS) for n in range(2)]
-    named = plan_ruleset(ruleset(mine[0], theirs, mine[1]), parse_rules([rule("r1", action_parameters=BYPASS)], CACHE, P), "absent", "last", P)
+    assert parse_refs([{"ref": "r1"}, {"ref": "launchready_r2"}], P) == {"launchready_r1", "launchready_r2"}
+    named = plan_removal(ruleset(mine[0], theirs, mine[1]), parse_refs([{"ref": "r1"}], P), P)
     assert [r["ref"] for r in named.removed] == ["launchready_r1"] and [r["id"] for r in named.after] == ["m0", "a1"]
-    everything = plan_ruleset(ruleset(mine[0], theirs, mine[1]), [], "absent", "last", P)
+    everything = plan_removal(ruleset(mine[0], theirs, mine[1]), set(), P)
     assert [r["ref"] for r in everything.removed] == ["launchready_r0", "launchready_r1"] and [r["id"] for r in everything.after] == ["a1"]
-    nothing = plan_ruleset(ruleset(theirs), [], "absent", "last", P)
-    assert not nothing.changed
-    missing = plan_ruleset(None, [], "absent", "last", P)
-    assert not missing.changed
+    assert not plan_removal(ruleset(theirs), set(), P).changed
+    assert not plan_removal(None, set(), P).changed
+    assert not plan_removal(ruleset(theirs), {"theirs"}, P).changed  # never a rule the collection does not own
+    with pytest.raises(RulesError):
+        parse_refs([{"ref": ""}], P)
 
 
 def test_a_rule_owned_under_another_prefix_is_not_ours():
     other = existing("o1", "otherteam_bypass", action_parameters=BYPASS)
-    plan = plan_ruleset(ruleset(other), [], "present", "last", P)
+    plan = plan_ruleset(ruleset(other), [], "last", P)
     assert not plan.changed and plan.removed == []
 
 
 def test_the_diff_shows_every_rule_in_order():
     theirs = existing("a1", "theirs", action_parameters={"cache": True})
     desired = parse_rules([rule("bypass", action_parameters=BYPASS)], CACHE, P)
-    diff = plan_ruleset(ruleset(theirs), desired, "present", "last", P).diff()
+    diff = plan_ruleset(ruleset(theirs), desired, "last", P).diff()
     assert [r["ref"] for r in diff["before"]["rules"]] == ["theirs"]
     assert [r["ref"] for r in diff["after"]["rules"]] == ["theirs", "launchready_bypass"]
     assert "version" not in diff["before"]["rules"][0]

@@ -156,6 +156,16 @@ def test_state_absent_removes_only_the_owned_rules(run, fake, zid):
     assert result["rules"] == []
 
 
+def test_state_absent_takes_rules_by_ref_alone(run, fake, zid):
+    fake.zone_lookup(ZONE, zid)
+    fake.expect("GET", entrypoint_path(zid), result=ruleset([THEIRS[0], *stored(SENT)]))
+    kept = dict(without_server_fields(stored(SENT))[0])
+    fake.expect("PUT", entrypoint_path(zid), json={"rules": [*without_server_fields([THEIRS[0]]), kept]}, result=ruleset([THEIRS[0]]))
+    result = run([{"ref": "cache_static"}], state="absent")
+    fake.assert_done()
+    assert result["changed"] is True and [r["ref"] for r in result["removed"]] == ["launchready_cache_static"]
+
+
 def test_a_redirect_map_becomes_rules(run, fake, zid):
     fake.zone_lookup(ZONE, zid)
     not_found(fake, zid, REDIRECT)
@@ -194,6 +204,7 @@ def test_a_redirect_map_with_a_zone_id_checks_its_hosts_after_the_lookup(run, fa
     ([], {"phase": REDIRECT, "redirect_map": {"canonical": "example.com", "aliases": ["www.other.org"]}},
      "redirect sources outside the zone example.com never reach its rules: www.other.org"),
     ([], {"ref_prefix": ""}, "ref_prefix '' must be non-empty"),
+    ([{"ref": "no_expression", "action_parameters": {"cache": False}}], {}, "rules[0] (ref no_expression): expression is required"),
 ])
 def test_bad_input_fails_before_any_api_call(run, fake, rules, options, message):
     result = run(rules, **options)
