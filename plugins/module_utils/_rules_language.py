@@ -212,6 +212,8 @@ class _Parser:
                 raise self.fail(right, "expected %s to compare with, got %s%s" % (_a(kind), _a(right_kind), _quote_hint(kind, right_kind)))
             if name == "matches":
                 self._check_regex(right)
+            if right.kind == "ip" and "/" in right.text:
+                raise self.fail(right, "a network is only accepted inside a set, as in ip.src in {%s}" % right.text)
             return
         if kind != BOOL and operator.kind == "name" and operator.text not in LOGICAL:
             raise self.fail(operator, "unknown operator %r; the operators accepted are %s and in" % (operator.text, ", ".join(

@@ -45,6 +45,7 @@ def test_expressions_of_the_subset_pass(expression):
     ('ip.src contains "192"', "contains cannot compare an IP address (it compares text values)"),
     ('ip.src in {"192.0.2.1"}', "expected an IP address or network (unquoted) in the set (write IP addresses without quotes"),
     ('ip.src in {300.1.2.3}', "'300.1.2.3' is not an IP address or network"),
+    ('ip.src eq 192.0.2.0/24', "a network is only accepted inside a set, as in ip.src in {192.0.2.0/24}"),
     ('http.host eq 42', "expected a text value to compare with, got a number (put text in double quotes)"),
     ('http.host in {}', "a set needs at least one value"),
     ('http.request.uri.path matches "^/(a"', "invalid regular expression"),
