@@ -27,6 +27,7 @@ import datetime
 import functools
 import ipaddress
 import re
+import socket
 import ssl
 import time
 import traceback
@@ -184,6 +185,8 @@ def resolving_transport(resolve: Resolve, ssl_context: ssl.SSLContext, connectio
         max_connections=connections,
         max_keepalive_connections=connections,
         network_backend=cast("httpcore.AsyncNetworkBackend", _ResolvingBackend(resolve)),
+        # A request goes out in more than one write (headers, then body): without this, Nagle's algorithm can hold it for a delayed ACK.
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
     )
     return transport
 
