@@ -103,7 +103,12 @@ def _port(text: str, where: str) -> int:
 
 
 def _host(text: str) -> str:
-    return text.strip().strip("[]").rstrip(".").lower()
+    """A host name as it goes on the wire: no brackets, no trailing dot, lowercase, IDNA (``bücher.example`` -> ``xn--bcher-kva.example``)."""
+    host = text.strip().strip("[]").rstrip(".").lower()
+    if not host.isascii():
+        with contextlib.suppress(UnicodeError):  # not a valid IDN: left as given, the connection then fails with a clear error
+            host = host.encode("idna").decode("ascii")
+    return host
 
 
 class Resolve:
@@ -469,10 +474,10 @@ class HttpProbe:
                 hop.status, hop.location = response.status_code, response.headers.get("location")
                 stream = response.extensions.get("network_stream")
                 peer = stream.get_extra_info("server_addr") if stream is not None else None
-                hop.address = "%s:%s" % tuple(peer[:2]) if peer else ""
+                hop.address = ("[%s]:%s" if ":" in str(peer[0]) else "%s:%s") % tuple(peer[:2]) if peer else ""
                 if result.answer is None:
                     result.answer = Answer(response.status_code, list(response.headers.multi_items()))
-                    if url.startswith("https:"):
+                    if urlsplit(url).scheme.lower() == "https":
                         result.tls = self._connection_tls(urlsplit(url).hostname or "", stream)
                 body, truncated = await self._read(response, method)
                 if len(result.hops) == 1:

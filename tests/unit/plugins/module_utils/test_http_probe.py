@@ -77,8 +77,10 @@ def test_resolve_entries_in_every_form():
             {"host": "api.example.test", "port": 443, "address": "127.0.0.2"},
             {"host": "app.example.test", "port": "443", "address": "127.0.0.3", "address_port": 9443},
             "*:8080:127.0.0.9:18080",
+            "bücher.example.test:443:127.0.0.4",
         ]
     )
+    assert resolve.target("xn--bcher-kva.example.test", 443) == ("127.0.0.4", 443), "names compare in their IDNA form, as they go on the wire"
     assert resolve.target("WWW.example.test", 443) == ("127.0.0.1", 8443)
     assert resolve.target("example.test", 80) == ("192.0.2.1", 80), "without a target port, the port stays"
     assert resolve.target("v6.example.test", 443) == ("2001:db8::1", 8443)
@@ -362,6 +364,7 @@ def test_an_unreadable_ca_bundle_is_a_config_error(tmp_path):
         ([], ["127.0.0.1"], "127.0.0.1", True),
         ([], ["2001:db8::1"], "[2001:DB8:0::1]", True),
         (["127.0.0.1"], [], "127.0.0.1", False),
+        (["xn--bcher-kva.example.test"], [], "Bücher.example.test", True),
     ],
 )
 def test_host_name_matching(names, ips, host, matches):
