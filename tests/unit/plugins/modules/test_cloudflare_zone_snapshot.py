@@ -13,7 +13,7 @@ from ansible_collections.launchready.core.plugins.modules import cloudflare_zone
 from ansible_collections.launchready.core.tests.unit.plugins.fake_cloudflare import FakeCloudflare, fake_token, record, run_module, zone_id
 
 ZONE = "example.com"
-PHASES = ["http_request_dynamic_redirect", "http_request_cache_settings", "http_ratelimit", "http_request_firewall_custom"]
+PHASES = ("http_request_dynamic_redirect", "http_request_cache_settings", "http_ratelimit", "http_request_firewall_custom")
 CACHE = "http_request_cache_settings"
 RATELIMIT = "http_ratelimit"
 HSTS = {"strict_transport_security": {"enabled": True, "max_age": 15552000, "include_subdomains": True, "preload": False, "nosniff": True}}
