@@ -237,7 +237,7 @@ def test_vault_mode_keys_wait_then_move_into_the_vault_and_sign(lab, zone, tmp_p
     # moved into the vault (here: the variable), the file deleted: nothing changes, nothing waits
     pending.unlink()
     values["secrets_env_email_dkim_private_keys"] = {zone: waiting}
-    moved = run_playbook(LAUNCH, values)
+    moved = run_playbook(LAUNCH, values, diff=True, verbosity=3)
     assert moved.rc == 0, moved.output[-4000:]
     assert moved.recap["changed"] == 0, [r["task"] for r in moved.results if r["status"] == "changed"]
     assert not pending.exists()
