@@ -6,9 +6,10 @@ What it understands (developers.cloudflare.com, Ruleset Engine > Rules language)
 
 - fields: ``http.host``, ``http.request.uri`` (path and query), ``http.request.uri.path``,
   ``http.request.uri.query``, ``http.request.full_uri``, ``http.request.method``, ``http.cookie``,
-  ``http.user_agent``, ``http.referer``, ``ip.src`` (strings) and ``ssl`` (boolean);
+  ``http.user_agent``, ``http.referer`` (strings), ``ip.src`` (an IP address) and ``ssl`` (boolean);
 - comparisons ``eq``/``==``, ``ne``/``!=``, ``contains``, ``matches``/``~`` (a regular expression),
-  ``in {"a" "b"}``;
+  ``in {"a" "b"}``; on ``ip.src``: ``eq``, ``ne`` and ``in {...}`` with unquoted addresses, and
+  networks inside a set (``ip.src in {192.0.2.0/24 2001:db8::/32 198.51.100.7}``), as Cloudflare writes them;
 - functions ``starts_with(field, "x")``, ``ends_with(field, "x")``, ``lower()``, ``upper()``, ``len()``
   and ``concat()`` (the last for dynamic redirect targets);
 - ``and``/``&&``, ``or``/``||``, ``xor``/``^^``, ``not``/``!`` and parentheses, with Cloudflare's
@@ -24,6 +25,7 @@ expression and a caret line under the offending part, then what is wrong (``unkn
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,11 +35,13 @@ from urllib.parse import urlsplit
 MAX_EXPRESSION = 4096  # Cloudflare's limit on the length of a rule expression
 
 STRING_FIELDS = ("http.host", "http.request.uri", "http.request.uri.path", "http.request.uri.query", "http.request.full_uri",
-                 "http.request.method", "http.cookie", "http.user_agent", "http.referer", "ip.src")
+                 "http.request.method", "http.cookie", "http.user_agent", "http.referer")
+IP_FIELDS = ("ip.src",)
 BOOLEAN_FIELDS = ("ssl",)
 COMPARISONS = {"eq": "eq", "==": "eq", "ne": "ne", "!=": "ne", "contains": "contains", "matches": "matches", "~": "matches"}
 LOGICAL = {"and": "and", "&&": "and", "or": "or", "||": "or", "xor": "xor", "^^": "xor", "not": "not", "!": "not"}
-_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<number>\d+)|(?P<name>[A-Za-z_][A-Za-z0-9_.]*)'
+_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<ipv6>(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f.]*(?:/\d{1,3})?)'
+                    r'|(?P<ipv4>\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?)|(?P<number>\d+)|(?P<name>[A-Za-z_][A-Za-z0-9_.]*)'
                     r'|(?P<symbol>==|!=|&&|\|\||\^\^|[(){},!~])|(?P<open_string>")|(?P<other>\S))')
 
 Request = dict  # field name -> value, see ``fields``
@@ -89,6 +93,12 @@ def _tokens(expression: str) -> list[_Token]:
             value = re.sub(r"\\(.)", r"\1", text[1:-1])
         elif kind == "number":
             value = int(text)
+        elif kind in ("ipv4", "ipv6"):
+            try:
+                value = ipaddress.ip_network(text, strict=False) if "/" in text else ipaddress.ip_address(text)
+            except ValueError:
+                raise ExpressionError(_message(expression, start, len(text), "invalid IP address or network")) from None
+            kind = "ip"
         tokens.append(_Token(kind, text, start, value))
         position = found.end()
     tokens.append(_Token("end", "", len(expression)))
@@ -172,6 +182,8 @@ class _Parser:
         if operator.text == "in":
             self.take()
             members = self._set(kind)
+            if kind == "ip":
+                return lambda request: _in_addresses(left(request), members)
             return lambda request: left(request) in members
         if operator.text in COMPARISONS:
             self.take()
@@ -183,8 +195,12 @@ class _Parser:
     def _comparison(self, name: str, left: Evaluator, kind: str, operator: _Token) -> Evaluator:
         right_token = self.token
         right, right_kind = self.value()
-        if kind != right_kind or (kind == "bool" and name not in ("eq", "ne")):
+        if kind != right_kind or (kind in ("bool", "ip") and name not in ("eq", "ne")):
+            if kind == right_kind:
+                raise self.fail(operator, "%s cannot compare values of type %s" % (operator.text, kind))
             raise self.fail(right_token, "expected value of type %s, but got %s" % (kind, right_kind))
+        if kind == "ip" and isinstance(right_token.value, _NETWORKS):
+            raise self.fail(right_token, "a network is only accepted in a set: ip.src in {%s}" % right_token.text)
         if name == "eq":
             return lambda request: left(request) == right(request)
         if name == "ne":
@@ -208,9 +224,10 @@ class _Parser:
             token = self.take()
             if token.kind == "end":
                 raise self.fail(opening, "unterminated set: expected }")
-            wanted = "string" if kind == "string" else "number"
+            wanted = {"string": "string", "ip": "ip"}.get(kind, "number")
             if token.kind != wanted:
-                raise self.fail(token, "expected a %s in the set" % ("quoted string" if wanted == "string" else "number"))
+                raise self.fail(token, "expected %s in the set" % {"string": "a quoted string", "ip": "an IP address or network (unquoted)",
+                                                                      "number": "a number"}[wanted])
             members.append(token.value)
         if not members:
             raise self.fail(opening, "a set needs at least one value")
@@ -225,12 +242,16 @@ class _Parser:
             return (lambda _request, text=token.value: text), "string"
         if token.kind == "number":
             return (lambda _request, number=token.value: number), "number"
+        if token.kind == "ip":
+            return (lambda _request, address=token.value: address), "ip"
         if token.kind != "name":
             raise self.fail(token, "expected a field, a function or a value")
         if self.token.text == "(":
             return self._call(token)
         if token.text in STRING_FIELDS:
             return (lambda request, name=token.text: request[name]), "string"
+        if token.text in IP_FIELDS:
+            return (lambda request, name=token.text: _address(request[name])), "ip"
         if token.text in BOOLEAN_FIELDS:
             return (lambda request, name=token.text: request[name]), "bool"
         raise self.fail(token, "unknown identifier")
@@ -257,6 +278,22 @@ class _Parser:
                 raise self.fail(token, "expected value of type %s, but got %s" % (wanted, kind))
         evaluators = [argument[0] for argument in arguments]
         return (lambda request: apply(*[evaluator(request) for evaluator in evaluators])), result
+
+
+_NETWORKS = (ipaddress.IPv4Network, ipaddress.IPv6Network)
+
+
+def _address(text: str) -> Any:
+    """The client address of a request; None (equal to no address) for a lab client header that holds none."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _in_addresses(address: Any, members: frozenset[Any]) -> bool:
+    """Whether ``address`` is one of the addresses of the set, or inside one of its networks."""
+    return address is not None and any(address in member if isinstance(member, _NETWORKS) else address == member for member in members)
 
 
 _FUNCTIONS: dict[str, tuple[Any, str, Callable[..., Any]]] = {
