@@ -13,6 +13,10 @@ Requests are checked against the operation's parameters and ``requestBody`` sche
 ``format`` (an A record with a bad address is Cloudflare's own error 9005, not a malformed request);
 responses are checked with ``format`` (ipv4, ipv6, hostname, date-time), because a response that
 misses a format is a bug in the emulator.
+
+Each schema is first checked by its compiled yes/no check (schema_checks.py: the same Draft 4
+semantics, made once, about a hundred times faster on DNS record listings); jsonschema runs only
+when that check refuses a body, to say why, so the problems reported are the ones it always gave.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from tests.lab.config import OPENAPI_FILE
+from tests.lab.schema_checks import CompiledSchemas
 
 BASE_URI = "urn:launchready-lab:cloudflare-openapi-subset"
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
@@ -108,7 +113,8 @@ def _pointer(*parts: str) -> str:
 class OpenApi:
     """The routes and schemas of the OpenAPI document."""
 
-    def __init__(self, path: Path = OPENAPI_FILE):
+    def __init__(self, path: Path = OPENAPI_FILE, compiled: bool = True):
+        """``compiled=False``: jsonschema alone, as the reference that tests compare the compiled checks with."""
         self.doc = json.loads(Path(path).read_text(encoding="utf-8"))
         _openapi_nullable(self.doc)
         self.registry = Registry().with_resource(BASE_URI, Resource.from_contents(self.doc, default_specification=DRAFT4))
@@ -116,6 +122,8 @@ class OpenApi:
         self.request_registry = Registry().with_resource(BASE_URI, Resource.from_contents(request_doc, default_specification=DRAFT4))
         self._validators: dict[tuple[str, bool], Draft4Validator] = {}
         self._format_checker = _response_format_checker()
+        # The same schemas as yes/no checks compiled once (schema_checks.py); jsonschema only explains a refusal.
+        self._compiled = {True: CompiledSchemas(self.doc, self._format_checker), False: CompiledSchemas(request_doc, None)} if compiled else {}
         self.routes = []
         for template in self.doc["paths"]:
             pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
@@ -183,6 +191,9 @@ class OpenApi:
         return _pointer(*base, "content", "application/json", "schema")
 
     def _errors(self, pointer: str, instance: Any, formats: bool) -> list[str]:
+        check = self._compiled[formats].check(pointer) if self._compiled else None
+        if check is not None and check(instance):
+            return []
         validator = self._validators.get((pointer, formats))
         if validator is None:
             # Responses are checked with formats and the document as it is; requests without formats and
@@ -195,6 +206,8 @@ class OpenApi:
             for where, message in _details(error):
                 message = message if len(message) <= _MAX_MESSAGE else message[:_MAX_MESSAGE] + "..."
                 messages.append("at %s: %s" % (where, message))
+        if check is not None and not messages:
+            messages.append("at /: the compiled check refused what jsonschema accepts (a bug in tests/lab/schema_checks.py)")
         return messages
 
     def _resolve(self, node: Any) -> Any:
