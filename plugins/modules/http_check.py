@@ -230,7 +230,7 @@ options:
     default: never
 requirements:
   - httpx >= 0.27 (on the controller)
-  - cryptography >= 42 (on the controller)
+  - cryptography >= 41 (on the controller)
   - jmespath (on the controller)
 notes:
   - "Runs where the task runs; use C(delegate_to: localhost) or a C(localhost) play."

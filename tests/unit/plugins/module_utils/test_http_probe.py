@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import socket
+import sys
 
 import pytest
 
@@ -371,3 +372,20 @@ def test_host_name_matching(names, ips, host, matches):
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = Certificate("CN=x", "CN=ca", names, ips, now, now)
     assert cert.matches(host) is matches
+
+
+def test_a_missing_sniffio_is_looked_up_once(monkeypatch):
+    monkeypatch.delitem(sys.modules, "sniffio", raising=False)
+    monkeypatch.setattr(_http_probe.importlib.util, "find_spec", lambda name: None)
+    _http_probe._skip_sniffio_lookups()
+    assert sys.modules["sniffio"] is None
+    with pytest.raises(ImportError):
+        import sniffio  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+
+
+def test_validity_of_certificates_from_older_cryptography():
+    class Old:
+        not_valid_before = datetime.datetime(2026, 1, 1)
+        not_valid_after = datetime.datetime(2026, 4, 1)
+
+    assert _http_probe._utc(Old(), "not_valid_after") == datetime.datetime(2026, 4, 1, tzinfo=datetime.timezone.utc)
