@@ -121,7 +121,11 @@ class CompiledSchemas:
         if ref in self._compiling:
             # A schema that refers to itself: a forwarding check, filled in once the schema is compiled.
             cell = self._compiling[ref]
-            return lambda value: cell[0](value)
+
+            def forward(value: Any) -> bool:
+                return cell[0](value)
+
+            return forward
         self._compiling[ref] = cell = []
         try:
             compiled = self._compile(self._lookup(ref))
