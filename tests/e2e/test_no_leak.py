@@ -59,8 +59,8 @@ def test_no_canary_leaks_from_launch_verify_or_a_failing_run(tmp_path, own_lab):
         "JWT_PRIVATE_KEY": "-----BEGIN TEST KEY-----\n%s\n%s\n-----END TEST KEY-----\n" % tuple(pem),
     }
     inventory = DemoInventory.create(tmp_path / "inventory", own_lab, app_env)
-    needles = [inventory.token, *pem] + [value.split("@")[0].rsplit(":", 1)[-1] if key == "DATABASE_URL" else value
-                                           for key, value in app_env.items() if key != "JWT_PRIVATE_KEY"]
+    singles = [value.split("@")[0].rsplit(":", 1)[-1] if key == "DATABASE_URL" else value for key, value in app_env.items() if key != "JWT_PRIVATE_KEY"]
+    needles = [inventory.token, *pem, *singles]
     assert all(needle.startswith("cnry") for needle in needles[1:]) and len(needles) == 7
     workdir = tmp_path / "run"
 
@@ -68,8 +68,8 @@ def test_no_canary_leaks_from_launch_verify_or_a_failing_run(tmp_path, own_lab):
     assert launch.rc == 0, launch.output[-5000:]
     assert "ESTABLISH LOCAL CONNECTION" in launch.stdout  # -vvv was in effect
     written = inventory.env_file.read_bytes()
-    assert dotenv.dotenv_values(inventory.env_file, interpolate=False) == dict(app_env, NODE_ENV="production", APP_URL="https://app.launch-demo.test",
-                                                                                 PORT="8000")
+    expected = dict(app_env, NODE_ENV="production", APP_URL="https://app.launch-demo.test", PORT="8000")
+    assert dotenv.dotenv_values(inventory.env_file, interpolate=False) == expected
     assert len(occurrences(written, needles[1:])) == len(needles) - 1, "the canaries must be in the environment file, or this test proves nothing"
 
     verify = inventory.run("verify.yml", workdir, verbosity=3, diff=True)
