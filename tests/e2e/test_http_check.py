@@ -32,7 +32,6 @@ CHECK = """
         resolve: "{{ resolve }}"
         ca_path: "{{ ca_path }}"
         stage: "{{ stage | default(omit) }}"
-        stale_hosts: "{{ stale_hosts | default(omit) }}"
         fail_on: "{{ fail_on | default('never') }}"
 """
 
