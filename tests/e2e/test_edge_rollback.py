@@ -34,7 +34,7 @@ PERMISSIONS = ["zone:read", "dns_records:edit", "zone_settings:edit", "dynamic_u
 CACHE = "http_request_cache_settings"
 FIREWALL = "http_request_firewall_custom"
 PREVIEW = "Show what the restore changes, before and after (nothing is written yet)"
-RESTORE = "Put the zone back as the snapshot has it"
+RESTORE = "Put the zones back as the snapshots have them"
 SUMMARY = "Say what the edge rollback did"
 HSTS = {"strict_transport_security": {"enabled": True, "max_age": 15552000, "include_subdomains": True, "preload": False, "nosniff": True}}
 LAUNCH_SETTINGS = [{"id": "ssl", "value": "strict"}, {"id": "always_use_https", "value": "on"}, {"id": "min_tls_version", "value": "1.2"},
@@ -113,7 +113,9 @@ def snapshot(lab: Lab, zone: str, token: str, state_dir: Path) -> dict:
     run = run_playbook(LAUNCH, variables(lab, zone, token, state_dir), env={"ANSIBLE_RUN_TAGS": "edge_snapshot"})
     assert run.rc == 0 and run.recap["failed"] == 0, run.output
     assert token not in run.output, "the API token was printed"
-    return run.task("Export the zone's records, settings and owned rules to the state folder")
+    exported = run.task("Export each zone's records, settings and owned rules to the state folder")["results"]
+    assert [result["item"] for result in exported] == [zone]
+    return exported[0]
 
 
 def rollback(lab: Lab, zone: str, token: str, state_dir: Path, check: bool = False, diff: bool = False, **extra):
@@ -123,6 +125,13 @@ def rollback(lab: Lab, zone: str, token: str, state_dir: Path, check: bool = Fal
     calls = lab.calls()
     assert token not in run.output, "the API token was printed"
     return run, calls
+
+
+def only(run, task: str) -> dict:
+    """The result of the one item of a looped task."""
+    results = run.task(task)["results"]
+    assert len(results) == 1, results
+    return results[0]
 
 
 def bad_evening(lab: Lab, zone: str, token: str) -> None:
@@ -203,7 +212,7 @@ def test_a_bad_evening_is_undone_by_the_rollback_and_verified_from_the_outside(l
     run, calls = rollback(lab, zone, token, state_dir, check=True, diff=True, rollback_edge=True)
     assert run.rc == 0 and run.recap["failed"] == 0, run.output
     assert calls["writes"] == 0 and calls["total"] == 7, run.output  # zone, records, settings, four phases
-    preview = run.task(PREVIEW)
+    preview = only(run, PREVIEW)
     assert preview["changed"] is True and preview["snapshot"]["path"] == str(path)
     assert (preview["records"]["created"], preview["records"]["updated"], preview["records"]["deleted"]) == (2, 2, 1)
     assert sorted(c["id"] for c in preview["settings"]["changes"]) == ["always_use_https", "security_header"]
@@ -214,19 +223,19 @@ def test_a_bad_evening_is_undone_by_the_rollback_and_verified_from_the_outside(l
         assert "--- before: %s %s\n+++ after: %s %s" % (zone, header, zone, header) in shown
     assert "phish.%s A" % zone in shown and '-            "value": "198.51.100.66"\n+            "value": "192.0.2.25"' in shown
     assert '-    "always_use_https": "off",\n+    "always_use_https": "on",' in shown
-    assert [entry["status"] for entry in run.results if entry["task"] == RESTORE] == ["skipped"]
-    assert run.task(SUMMARY)["msg"][0].startswith("Would restore %s from %s" % (zone, path.name))
+    assert only(run, RESTORE)["skipped"] is True
+    assert only(run, SUMMARY)["msg"][0].startswith("Would restore %s from %s" % (zone, path.name))
     assert dns_now() == dns_broken and settings_of(lab, token, zone) == settings_broken
 
     # The rollback.
     run, calls = rollback(lab, zone, token, state_dir, rollback_edge=True)
     assert run.rc == 0 and run.recap["failed"] == 0, run.output
-    restored = run.task(RESTORE)
+    restored = only(run, RESTORE)
     assert restored["changed"] is True and restored["snapshot"]["path"] == str(path)
     # One batch, one settings write, one PUT per changed phase; the preview's reads and the restore's.
     assert calls["writes"] == 4 and calls["total"] == 7 + 7 + 4, calls
     assert calls["by_route"]["POST /zones/{zone_id}/dns_records/batch"] == 1 and calls["by_route"]["PATCH /zones/{zone_id}/settings"] == 1
-    summary = run.task(SUMMARY)["msg"]
+    summary = only(run, SUMMARY)["msg"]
     assert summary[0].startswith("Restored %s from %s" % (zone, path.name))
     assert summary[1] == "DNS records: 2 created, 2 updated, 1 deleted; settings: always_use_https, security_header; rules: %s, %s." % (CACHE, FIREWALL)
 
@@ -242,7 +251,7 @@ def test_a_bad_evening_is_undone_by_the_rollback_and_verified_from_the_outside(l
     # Nothing left to do: reads only.
     run, calls = rollback(lab, zone, token, state_dir, rollback_edge=True)
     assert run.rc == 0 and run.recap["changed"] == 0 and calls["writes"] == 0, run.output
-    assert run.task(SUMMARY)["msg"][0].startswith("Nothing to roll back: %s already matches" % zone)
+    assert only(run, SUMMARY)["msg"][0].startswith("Nothing to roll back: %s already matches" % zone)
 
 
 def test_a_given_snapshot_is_restored_not_the_newest(lab, zone, token, tmp_path):
@@ -254,12 +263,12 @@ def test_a_given_snapshot_is_restored_not_the_newest(lab, zone, token, tmp_path)
     assert sorted(os.listdir(state_dir / "snapshots")) == sorted(Path(s["snapshot"]["path"]).name for s in (first, second))
 
     run, calls = rollback(lab, zone, token, state_dir, rollback_edge=True)
-    assert run.rc == 0 and calls["writes"] == 0 and run.task(PREVIEW)["snapshot"]["path"] == second["snapshot"]["path"], run.output
+    assert run.rc == 0 and calls["writes"] == 0 and only(run, PREVIEW)["snapshot"]["path"] == second["snapshot"]["path"], run.output
 
     run, calls = rollback(lab, zone, token, state_dir, edge_snapshot=Path(first["snapshot"]["path"]).name)
     assert run.rc == 0 and run.recap["failed"] == 0, run.output
-    assert run.task(RESTORE)["snapshot"]["path"] == first["snapshot"]["path"] and calls["writes"] == 1
-    assert run.task(RESTORE)["settings"]["changes"] == [{"id": "min_tls_version", "before": "1.3", "after": "1.2"}]
+    assert only(run, RESTORE)["snapshot"]["path"] == first["snapshot"]["path"] and calls["writes"] == 1
+    assert only(run, RESTORE)["settings"]["changes"] == [{"id": "min_tls_version", "before": "1.3", "after": "1.2"}]
     assert settings_of(lab, token, zone)["min_tls_version"] == "1.2"
 
 
@@ -277,7 +286,7 @@ def test_without_rollback_edge_the_play_does_nothing(lab, zone, token, tmp_path)
 def test_a_missing_snapshot_fails_clearly_and_changes_nothing(lab, zone, token, tmp_path, extra, message):
     run, calls = rollback(lab, zone, token, tmp_path / "state", **extra)
     assert run.rc != 0 and run.recap["failed"] == 1
-    assert message.format(zone=zone) in run.task(PREVIEW)["msg"] and calls["writes"] == 0
+    assert message.format(zone=zone) in only(run, PREVIEW)["msg"] and calls["writes"] == 0
 
 
 def test_a_snapshot_of_another_zone_is_refused(lab, zone, token, tmp_path):
@@ -288,4 +297,30 @@ def test_a_snapshot_of_another_zone_is_refused(lab, zone, token, tmp_path):
     other.write_text(json.dumps(data), encoding="utf-8")
     run, calls = rollback(lab, zone, token, tmp_path / "state", edge_snapshot=str(other))
     assert run.rc != 0 and calls["writes"] == 0
-    assert "is a snapshot of elsewhere.test, not of %s: nothing was changed" % zone in run.task(PREVIEW)["msg"]
+    assert "is a snapshot of elsewhere.test, not of %s: nothing was changed" % zone in only(run, PREVIEW)["msg"]
+
+
+def test_the_old_domains_of_the_redirect_map_are_saved_and_rolled_back_too(lab, zone, token, tmp_path):
+    old = "old%s.test" % uuid.uuid4().hex[:10]
+    lab.add_zone(old)
+    try:
+        lab.seed_records(old, [{"type": "A", "name": "@", "content": "127.0.0.1", "proxied": True, "ttl": 1}])
+        both = lab.add_token(PERMISSIONS, zones=[zone, old])
+        extra = {"domain_routing_redirect_map": {"old_domains": [{"zone": old}]}}
+        run = run_playbook(LAUNCH, variables(lab, zone, both, tmp_path / "state", **extra), env={"ANSIBLE_RUN_TAGS": "edge_snapshot"})
+        assert run.rc == 0, run.output
+        saved = run.task("Export each zone's records, settings and owned rules to the state folder")["results"]
+        assert [result["item"] for result in saved] == [zone, old]
+        assert sorted(name.split("-2")[0] for name in os.listdir(tmp_path / "state" / "snapshots")) == sorted([zone, old])
+
+        old_id = lab.zone_id(old)
+        assert api(lab, both, "PATCH", "/zones/%s/settings" % old_id, {"items": [{"id": "always_use_https", "value": "on"}]})["success"]
+        run, calls = rollback(lab, zone, both, tmp_path / "state", rollback_edge=True, **extra)
+        assert run.rc == 0 and calls["writes"] == 1, run.output
+        outcomes = {result["item"]["item"]: result for result in run.task(RESTORE)["results"]}
+        assert outcomes[zone]["skipped"] is True and outcomes[old]["settings"]["changes"][0]["id"] == "always_use_https"
+        assert settings_of(lab, both, old)["always_use_https"] == "off"
+        with lab.edge_client() as web:
+            assert web.get("http://%s/healthz" % old).status_code == 200  # always-HTTPS is off again
+    finally:
+        lab.delete_zone(old)
