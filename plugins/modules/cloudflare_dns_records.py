@@ -295,15 +295,15 @@ api_calls:
   sample: 3
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.launchready.core.plugins.module_utils._cloudflare import (  # noqa: E402
+from ansible_collections.launchready.core.plugins.module_utils._cloudflare import (
     CloudflareClient,
     CloudflareError,
     cloudflare_argument_spec,
     is_zone_id,
 )
-from ansible_collections.launchready.core.plugins.module_utils._records import (  # noqa: E402
+from ansible_collections.launchready.core.plugins.module_utils._records import (
     DEFAULT_BATCH_LIMIT,
     RecordError,
     batch_limit,
