@@ -241,32 +241,28 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Mail authentication for example.com, sent by Google Workspace and SendGrid
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Build the records
-      launchready.core.email_auth_records:
-        domain: example.com
-        providers:
-          - name: google_workspace
-            settings:
-              dkim_value: "{{ google_dkim_value }}"
-          - name: sendgrid
-            settings:
-              host: u1234567.wl123.sendgrid.net
-              return_path: em1234
-        dmarc:
-          policy: none
-          rua:
-            - mailto:dmarc@example.com
-      register: email_records
+- name: Build the records for example.com, sent by Google Workspace and SendGrid
+  launchready.core.email_auth_records:
+    domain: example.com
+    providers:
+      - name: google_workspace
+        settings:
+          dkim_value: "{{ google_dkim_value }}"
+      - name: sendgrid
+        settings:
+          host: u1234567.wl123.sendgrid.net
+          return_path: em1234
+    dmarc:
+      policy: none
+      rua:
+        - mailto:dmarc@example.com
+  register: email_records
 
-    - name: Publish them
-      launchready.core.cloudflare_dns_records:
-        zone: example.com
-        api_token: "{{ vault_cloudflare_api_token }}"
-        records: "{{ email_records.records }}"
+- name: Publish them
+  launchready.core.cloudflare_dns_records:
+    zone: example.com
+    api_token: "{{ vault_cloudflare_api_token }}"
+    records: "{{ email_records.records }}"
 
 - name: A key of your own plus Amazon SES with a MAIL FROM subdomain, policy tightened to quarantine
   launchready.core.email_auth_records:
