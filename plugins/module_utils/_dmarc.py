@@ -141,8 +141,11 @@ def record_findings(record: DmarcRecord, domain: str) -> list[Finding]:
              "RFC 9989 section 4.7, RFC 6376 section 3.2")
     tags = record.tags
     policy = record.policy
-    if policy is None:
-        must("no p= tag", "%s has no policy tag; RFC 9989 receivers treat it as p=none, RFC 7489 receivers may ignore it" % where,
+    if policy is None and any(not uri.error for uri in record.uris("rua")):
+        later("no p= tag", "%s has no policy tag but a valid rua, so receivers act as if it said p=none" % where,
+              "Add p=none (to collect reports first), then p=quarantine, then p=reject.", "RFC 9989 section 4.7, RFC 7489 section 6.6.3")
+    elif policy is None:
+        must("no p= tag", "%s has no policy tag and no valid rua; RFC 7489 receivers ignore such a record" % where,
              "Add p=none (to collect reports first), then p=quarantine, then p=reject.", "RFC 9989 section 4.7, RFC 7489 section 6.6.3")
     elif policy not in POLICIES:
         must("p=%s is not a policy" % tags["p"],

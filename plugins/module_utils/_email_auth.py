@@ -18,6 +18,7 @@ import datetime
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ansible_collections.launchready.core.plugins.module_utils import _dkim, _dmarc, _email_providers, _spf
 from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, MUST_DO_NOW, OK, Finding
@@ -26,6 +27,8 @@ STAGE = "secrets_env"
 TEMP_RCODES = ("SERVFAIL", "TIMEOUT", "REFUSED")
 COMMENT_MAX = 100
 SPF_ALL = {"softfail": "~", "fail": "-"}
+# Resolvers give up on longer CNAME chains (the same bound as _dns.MAX_CNAME_CHAIN).
+MAX_CNAME_CHAIN = 16
 
 
 @dataclass
@@ -104,7 +107,8 @@ class AuthoritativeRouter:
 
     The nameservers are the NS records of the closest enclosing zone, found through ``system``;
     other names are asked through ``system``. ``make_resolver(nameservers)`` builds a resolver
-    asking those servers directly.
+    asking those servers directly. A CNAME those servers cannot follow (its target is outside
+    their zone, or they refuse it) is followed by asking the target's own route.
     """
 
     def __init__(self, system, make_resolver: Callable[[list[str]], object], domains: list[str]) -> None:
@@ -114,7 +118,7 @@ class AuthoritativeRouter:
         self._resolvers: dict[str, asyncio.Future] = {}
         self.nameservers: dict[str, list[str]] = {}
 
-    async def _find(self, domain: str):
+    async def _find(self, domain: str) -> tuple[str | None, Any]:
         labels = domain.split(".")
         for index in range(len(labels) - 1):
             zone = ".".join(labels[index:])
@@ -122,23 +126,43 @@ class AuthoritativeRouter:
             if answer.rcode == "NOERROR" and answer.values:
                 servers = sorted(set(answer.values))
                 self.nameservers[domain] = servers
-                return self.make_resolver(servers)
+                return zone, self.make_resolver(servers)
             if answer.rcode in TEMP_RCODES:
                 break
         self.nameservers[domain] = []
-        return None
+        return None, self.system
 
-    async def query(self, name: str, rdtype: str):
-        name = normalize_domain(name)
+    async def _route(self, name: str) -> tuple[str | None, Any]:
+        """The zone whose servers answer for ``name`` (None for the system resolver) and the resolver asking them."""
         owner = next((d for d in self.domains if name == d or name.endswith("." + d)), None)
         if owner is None:
-            return await self.system.query(name, rdtype)
+            return None, self.system
         future = self._resolvers.get(owner)
         if future is None:
             future = asyncio.ensure_future(self._find(owner))
             self._resolvers[owner] = future
-        resolver = await future
-        return await (resolver or self.system).query(name, rdtype)
+        return await future
+
+    async def query(self, name: str, rdtype: str):
+        name = normalize_domain(name)
+        return await self._ask(name, rdtype, [name])
+
+    async def _ask(self, name: str, rdtype: str, seen: list[str]):
+        zone, resolver = await self._route(name)
+        answer = await resolver.query(name, rdtype)
+        target = answer.cname_chain[-1] if answer.cname_chain else None
+        if zone is None or target is None or answer.values:
+            return answer
+        if answer.rcode != "REFUSED" and (target == zone or target.endswith("." + zone)):
+            return answer
+        seen = [*seen, *answer.cname_chain]
+        if target in seen[:-1] or len(seen) > MAX_CNAME_CHAIN:
+            return _Answer(name, rdtype, "SERVFAIL", [], None, list(answer.cname_chain), "CNAME loop or chain too long: %s" % " -> ".join(seen))
+        target_zone, _resolver = await self._route(target)
+        # A target in the same zone that these servers refused can only be asked of the system resolver.
+        followed = await (self.system.query(target, rdtype) if target_zone == zone else self._ask(target, rdtype, seen))
+        return _Answer(name, rdtype, followed.rcode, list(followed.values), followed.ttl,
+                       [*answer.cname_chain, *followed.cname_chain], followed.error)
 
 
 def make_resolver(domains: list[str], nameservers: list[str] | None, factory: Callable[[list[str] | None], object]) -> CachingResolver:
@@ -554,9 +578,6 @@ async def _check_selector(domain: str, spec: dict, resolver, out: DomainCheck) -
     name = _dkim.record_name(selector, domain)
     answer = await resolver.query(name, "TXT")
     via = answer.cname_chain[-1] if answer.cname_chain else ""
-    if via and not answer.values:
-        # the domain's own nameservers do not answer for the provider's name the CNAME delegates to
-        answer = await resolver.query(via, "TXT")
     info = {"selector": selector, "name": name, "cname": via or None, "records": answer.values}
     out.dkim.append(info)
     if answer.rcode in TEMP_RCODES:

@@ -73,7 +73,9 @@ def test_good_record_has_no_blockers():
     "text, title, severity, section",
     [
         ("v=DMARC1; p=rejct; rua=mailto:d@example.com", "p=rejct is not a policy", MUST_DO_NOW, "RFC 7489 section 6.6.3"),
-        ("v=DMARC1; rua=mailto:d@example.com", "no p= tag", MUST_DO_NOW, "RFC 9989 section 4.7"),
+        ("v=DMARC1; rua=mailto:d@example.com", "no p= tag", CAN_WAIT, "RFC 7489 section 6.6.3"),
+        ("v=DMARC1; rua=d@example.com", "no p= tag", MUST_DO_NOW, "RFC 7489 section 6.6.3"),
+        ("v=DMARC1; adkim=s", "no p= tag", MUST_DO_NOW, "RFC 7489 section 6.6.3"),
         ("v=DMARC1; p=reject; sp=never", "sp=never is not a policy", MUST_DO_NOW, "RFC 9989 section 4.7"),
         ("v=DMARC1; p=reject; np=block", "np=block is not a policy", MUST_DO_NOW, "RFC 9989 section 4.7"),
         ("v=DMARC1; p=reject; adkim=x", "adkim=x is not an alignment mode", MUST_DO_NOW, "RFC 9989 section 4.7"),

@@ -12,9 +12,10 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ansible_collections.launchready.core.plugins.module_utils import _dkim, _email_auth
+from ansible_collections.launchready.core.plugins.module_utils import _dkim, _dns, _email_auth
 from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, MUST_DO_NOW, OK
 from ansible_collections.launchready.core.plugins.modules import email_auth_check
+from ansible_collections.launchready.core.tests.unit.plugins.dns_responder import responders
 from ansible_collections.launchready.core.tests.unit.plugins.module_utils.test_spf import FakeAnswer, FakeResolver
 
 
@@ -50,9 +51,13 @@ class AuthoritativeFake(FakeResolver):
 
 
 def check(records: dict, domain: str = "example.com", dkim=(), check_mx=True, cnames=None, rcodes=None, fake=None):
-    fake = fake or AuthoritativeFake(dict(SHARED, **records), cnames=cnames, rcodes=rcodes)
-    result = asyncio.run(_email_auth.check_domain({"name": domain, "dkim": list(dkim), "check_mx": check_mx}, _email_auth.CachingResolver(fake)))
-    return result
+    """Checks ``domain`` as the module does without nameservers; ``fake`` plays the system resolver and the domain's nameservers."""
+    if fake is None:
+        records = dict(SHARED, **records)
+        records[domain] = dict(records.get(domain, {}), NS=["ns1.example.net"])
+        fake = AuthoritativeFake(records, cnames=cnames, rcodes=rcodes)
+    router = _email_auth.AuthoritativeRouter(fake, lambda servers: fake, [domain])
+    return asyncio.run(_email_auth.check_domain({"name": domain, "dkim": list(dkim), "check_mx": check_mx}, _email_auth.CachingResolver(router)))
 
 
 def summary(result) -> list[tuple[str, str]]:
@@ -217,6 +222,23 @@ def test_dkim_cname_to_nowhere():
     assert "(CNAME to s2.domainkey.gone.example.net)" in found.evidence
 
 
+def test_a_cname_into_another_zone_is_followed_to_the_target():
+    records = healthy("example.com")
+    records["_dmarc.example.com"] = {}
+    records["_dmarc.example.net"] = {"TXT": ["v=DMARC1; p=quarantine; rua=mailto:d@example.com"]}
+    result = check(records, cnames={"_dmarc.example.com": "_dmarc.example.net"})
+    assert result.dmarc["policy"] == "quarantine"
+    assert (OK, "DMARC record of example.com is valid") in summary(result)
+
+
+def test_a_cname_loop_across_zones_ends():
+    fake = AuthoritativeFake({"a.example.com": {"NS": ["ns1.example.net"]}, "b.example.com": {"NS": ["ns1.example.net"]}},
+                             cnames={"x.a.example.com": "x.b.example.com", "x.b.example.com": "x.a.example.com"})
+    router = _email_auth.AuthoritativeRouter(fake, lambda servers: fake, ["a.example.com", "b.example.com"])
+    answer = asyncio.run(router.query("x.a.example.com", "TXT"))
+    assert answer.rcode == "SERVFAIL" and "x.a.example.com -> x.b.example.com -> x.a.example.com" in answer.error
+
+
 @pytest.mark.parametrize(
     "mx, title, severity",
     [
@@ -335,3 +357,60 @@ def test_module_keeps_private_keys_out_of_the_result(capsys, monkeypatch):
 def test_module_refuses_a_domain_twice(capsys, monkeypatch):
     result, _made = run_module(capsys, monkeypatch, FakeResolver(), domains=[{"name": "a.example"}, {"name": "A.example."}])
     assert result["failed"] is True and result["msg"] == "domain a.example is listed twice"
+
+
+# --- the module against real nameservers (the in-process responder) ------------------------------
+
+SOA = "ns1.{0}. hostmaster.{0}. 1 7200 3600 1209600 300"
+
+
+@pytest.fixture
+def responder():
+    yield from responders()
+
+
+def test_module_follows_cnames_out_of_the_domain_to_their_own_nameservers(capsys, monkeypatch, responder):
+    """_dmarc and an SPF include CNAMEd to a provider's zone, which the domain's own nameservers refuse to answer for."""
+    own = responder(zones=("mail.test",), records=[
+        ("mail.test", "SOA", [SOA.format("mail.test")]),
+        ("mail.test", "TXT", ['"v=spf1 include:_spf.mail.test -all"']),
+        ("mail.test", "MX", ["10 mx.mail.test."]),
+        ("_dmarc.mail.test", "CNAME", ["mail-test._dmarc.provider.test."]),
+        ("_spf.mail.test", "CNAME", ["spf.provider.test."]),
+    ])
+    provider = responder(zones=("provider.test",), records=[
+        ("provider.test", "SOA", [SOA.format("provider.test")]),
+        ("mail-test._dmarc.provider.test", "TXT", ['"v=DMARC1; p=reject; rua=mailto:agg@provider.test"']),
+        ("mail.test._report._dmarc.provider.test", "TXT", ['"v=DMARC1"']),
+        ("spf.provider.test", "TXT", ['"v=spf1 ip4:192.0.2.0/24 -all"']),
+    ])
+
+    class System:
+        """The system resolver: finds the NS of mail.test, asks the provider's servers for its names, knows nothing else."""
+
+        def __init__(self, timeout):
+            self.provider = _dns.AsyncResolver([provider.address], timeout=timeout)
+
+        async def query(self, name, rdtype):
+            if name == "mail.test" and rdtype == "NS":
+                return _dns.Answer(name, rdtype, "NOERROR", [own.address], 300, [])
+            if name == "provider.test" or name.endswith(".provider.test"):
+                return await self.provider.query(name, rdtype)
+            return _dns.Answer(name, rdtype, "NXDOMAIN", [], None, [])
+
+    def factory(servers, timeout):
+        return System(timeout) if servers is None else _dns.AsyncResolver(servers, timeout=timeout)
+
+    monkeypatch.setattr(email_auth_check, "AsyncResolver", factory)
+    with patch_module_args({"domains": [{"name": "mail.test"}], "query_timeout": 1.0}), pytest.raises(SystemExit):
+        email_auth_check.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["summary"] == {"must_do_now": 0, "can_wait": 0, "ok": 3}, result["findings"]
+    assert result["nameservers"] == {"mail.test": [own.address]}
+    domain = result["domains"]["mail.test"]
+    assert domain["dmarc"]["policy"] == "reject"
+    assert domain["spf"]["status"] == "valid"
+    # the domain's own servers were asked for the targets (and refused them) before the provider's servers were
+    assert sorted({(name, rdtype) for _transport, name, rdtype, _rd in own.questions() if name.endswith("provider.test")}) == [
+        ("mail-test._dmarc.provider.test", "TXT"), ("spf.provider.test", "TXT")]
+    assert ("udp", "spf.provider.test", "TXT", False) in provider.questions()
