@@ -226,8 +226,7 @@ class _Parser:
                 raise self.fail(opening, "unterminated set: expected }")
             wanted = {"string": "string", "ip": "ip"}.get(kind, "number")
             if token.kind != wanted:
-                raise self.fail(token, "expected %s in the set" % {"string": "a quoted string", "ip": "an IP address or network (unquoted)",
-                                                                      "number": "a number"}[wanted])
+                raise self.fail(token, "expected %s in the set" % _SET_MEMBERS[wanted])
             members.append(token.value)
         if not members:
             raise self.fail(opening, "a set needs at least one value")
@@ -281,6 +280,7 @@ class _Parser:
 
 
 _NETWORKS = (ipaddress.IPv4Network, ipaddress.IPv6Network)
+_SET_MEMBERS = {"string": "a quoted string", "ip": "an IP address or network (unquoted)", "number": "a number"}
 
 
 def _address(text: str) -> Any:
