@@ -329,7 +329,7 @@ def test_two_rollbacks_land_on_v1_whatever_was_written_into_old_releases(deploym
     assert first.rc == 0, first.output[-4000:]
     assert deployment.current() == state["v2"] and deployment.serving()["release"] == state["v2"]
     assert deployment.bad(state["v3"])
-    summary = first.task("launchready.core.deploy : Say what happened")["msg"]
+    summary = first.task("launchready.core.deploy : Say what happened")["msg"].splitlines()
     assert summary[0] == "was serving: %s (now marked bad)" % state["v3"], summary
     assert summary[1] == "now serving: %s, schema 0002" % state["v2"], summary
     assert summary[2].startswith("health:      OK - https://%s/healthz 200" % HOST), summary
