@@ -7,9 +7,10 @@
 
 The copy keeps the demo's structure (hosts.yml, group_vars/all/main.yml and vault.yml): main.yml is
 the demo's own text with ``launchready_lab`` set to the given lab's endpoints instead of the lab that
-`make demo` starts, so every stage the demo configures runs, against that lab. vault.yml is written
+`make demo` starts, and every fixed ``*_port`` moved to a free one, so every stage the demo
+configures runs, against that lab, beside a demo or another test. vault.yml is written
 and encrypted here (its own random password) with a fresh lab token holding the demo token's
-permissions, and the app's environment secrets given. The demo app repository is generated into
+permissions and zones, and the app's environment secrets given. The demo app repository is generated into
 its state/ (tests/demo_app.py).
 
 ``run`` runs a playbook of playbooks/ with ansible-playbook, the way `make demo` does (the
@@ -23,6 +24,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -55,10 +57,18 @@ context = 3
 """
 
 
+def _demo_token() -> dict[str, Any]:
+    return json.loads(Path(DEFAULT_CONFIG).read_text(encoding="utf-8"))["tokens"][0]
+
+
 def demo_token_permissions() -> list[str]:
     """The permissions of the demo's lab token (tests/lab/config.json)."""
-    config = json.loads(Path(DEFAULT_CONFIG).read_text(encoding="utf-8"))
-    return list(config["tokens"][0]["permissions"])
+    return list(_demo_token()["permissions"])
+
+
+def demo_token_zones() -> list[str]:
+    """The zones the demo's lab token reaches."""
+    return list(_demo_token()["zones"])
 
 
 @dataclass
@@ -92,8 +102,10 @@ class DemoInventory:
         main, count = re.subn(r"(?m)^launchready_lab:.*$", lambda _m: "launchready_lab: " + json.dumps(lab.endpoints), main)
         if count != 1:
             raise RuntimeError("the demo's main.yml no longer sets launchready_lab on one line")
+        # Fixed ports of the demo (an app server's, for instance) would collide with a demo or another test running at the same time.
+        main = re.sub(r"(?m)^(\w+_port):[ \t]*\d+[ \t]*$", lambda m: "%s: %d" % (m.group(1), free_port()), main)
         (root / "group_vars" / "all" / "main.yml").write_text(main, encoding="utf-8")
-        inventory = cls(root, lab, token or lab.add_token(demo_token_permissions(), zones=[DEMO_ZONE]), dict(app_env))
+        inventory = cls(root, lab, token or lab.add_token(demo_token_permissions(), zones=demo_token_zones()), dict(app_env))
         inventory.password_file.write_text(secrets.token_urlsafe(24) + "\n", encoding="utf-8")
         inventory.password_file.chmod(0o600)
         inventory.write_vault()
@@ -156,6 +168,12 @@ class DemoInventory:
             totals["failed"] = totals.pop("failures", 0)
             result.recap = totals
         return result
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _beside(tool: str) -> str:
