@@ -20,7 +20,6 @@ import pathlib
 import subprocess
 import sys
 import tempfile
-import time
 
 from tests.lab.client import Lab
 
