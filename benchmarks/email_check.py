@@ -179,7 +179,7 @@ class Keys:
     """DKIM public keys made at run time: a few RSA 2048, one RSA 1024, one Ed25519, reused across selectors."""
 
     def __init__(self) -> None:
-        self.rsa = [self._rsa(2048) for _ in range(3)]
+        self.rsa = [self._rsa(2048) for _key in range(3)]
         self.weak = self._rsa(1024)
         raw = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         self.ed25519 = "v=DKIM1; k=ed25519; p=" + base64.b64encode(raw).decode()
@@ -606,7 +606,7 @@ def timeouts(ours: dict, peer: dict) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--rounds", type=int, default=3, help="runs of each tool, alternating; the best wall time of each counts")
     parser.add_argument("--raw", type=pathlib.Path, help="write both tools' full results of the last round to this JSON file")
     args = parser.parse_args()
@@ -652,9 +652,9 @@ def main() -> None:
         raise SystemExit("DNS questions timed out, the timings mean nothing:\n" + "\n".join(slow))
 
     ours_best, peer_best = min(ours_runs, key=lambda r: r.wall), min(peer_runs, key=lambda r: r.wall)
+    selector_count = sum(len(selectors(d)) for d in domains)
     print("lab DNS on 127.0.0.1, every answer delayed %d ms; %d domains, %d DKIM selectors; network guard armed in %d processes, "
-          "nothing refused; load average %.1f on %d cores" % (DNS_DELAY_MS, len(domains), sum(len(selectors(d)) for d in domains),
-                                                            len(armed), os.getloadavg()[0], os.cpu_count() or 1))
+          "nothing refused; load average %.1f on %d cores" % (DNS_DELAY_MS, len(domains), selector_count, len(armed), os.getloadavg()[0], os.cpu_count() or 1))
     print("ours  launchready.core.email_auth_check, 1 task via ansible-playbook: best %.2f s (cpu %.2f s) of %s; %d distinct DNS questions"
           % (ours_best.wall, ours_best.cpu, ", ".join("%.2f" % r.wall for r in ours_runs), ours["queries"]))
     print("peer  %s SPF, DMARC and MX records, domain after domain: best %.2f s (cpu %.2f s) of %s, checks alone %.2f s; %d DNS queries"
