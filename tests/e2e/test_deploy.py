@@ -369,8 +369,8 @@ def test_refused_rollbacks_change_nothing_and_no_request_failed(deployment: Depl
 
 
 def test_a_concurrent_deploy_is_refused_and_a_killed_one_cleaned_up(deployment: Deployment, state: dict[str, Any]):
-    command, environment = deployment.command("deploy.yml", {"deploy_artifact": deployment.artifacts["v6"],
-                                                              "deploy_build_tasks": str(deployment.base / "hooks" / "slow_build.yml")})
+    slow_deploy = {"deploy_artifact": deployment.artifacts["v6"], "deploy_build_tasks": str(deployment.base / "hooks" / "slow_build.yml")}
+    command, environment = deployment.command("deploy.yml", slow_deploy)
     slow = subprocess.Popen(command, cwd=deployment.workdir, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
