@@ -50,6 +50,8 @@ def main() -> None:
     print("demo app repository: %s (%d planted problems, accepted in its baseline)" % (app.root, len(app.planted)))
     lab = Lab.start(STATE_DIR)
     try:
+        # Every demo starts from the lab's configuration, not from what an earlier demo left.
+        lab.reset()
         print("lab up: Cloudflare API %s, DNS %s:%d" % (lab.api_base_url, lab.dns_host, lab.dns_port))
         first = launch()
         lab.reset_calls()
