@@ -62,16 +62,39 @@ class CallbackModule(CallbackBase):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.results = []
+        self.item_statuses = {}
 
-    def _record(self, result, status):
+    @staticmethod
+    def _parts(result):
         # ansible-core 2.19 made result, host and task public; older versions have only the _ names.
         outcome = getattr(result, "result", None)
         outcome = _plain(outcome if isinstance(outcome, Mapping) else result._result)
-        host = getattr(result, "host", None) or result._host
-        task = getattr(result, "task", None) or result._task
+        return outcome, getattr(result, "host", None) or result._host, getattr(result, "task", None) or result._task
+
+    def _record(self, result, status):
+        outcome, host, task = self._parts(result)
         if status == "ok" and outcome.get("changed"):
             status = "changed"
+        # ansible-core 2.21 drops each loop item's own failed/skipped flags from the task's result; put them back.
+        statuses = self.item_statuses.pop((host.get_name(), task._uuid), [])
+        for item, item_status in zip(outcome.get("results") or [], statuses):
+            if isinstance(item, dict):
+                item.setdefault("failed", item_status == "failed")
+                item.setdefault("skipped", item_status == "skipped")
         self.results.append({"host": host.get_name(), "task": task.get_name(), "action": task.action, "status": status, "result": outcome})
+
+    def _record_item(self, result, status):
+        host, task = self._parts(result)[1:]
+        self.item_statuses.setdefault((host.get_name(), task._uuid), []).append(status)
+
+    def v2_runner_item_on_ok(self, result):
+        self._record_item(result, "ok")
+
+    def v2_runner_item_on_failed(self, result):
+        self._record_item(result, "failed")
+
+    def v2_runner_item_on_skipped(self, result):
+        self._record_item(result, "skipped")
 
     def v2_runner_on_ok(self, result):
         self._record(result, "ok")

@@ -274,8 +274,8 @@ def test_role_never_shows_the_token_even_at_vvv_with_diff(lab: Lab, zone: str):
     token = lab.add_token(DNS_EDIT, zones=[zone])
     published = run_playbook(ROLE, role_vars(lab, zone, token), diff=True, verbosity=3)
     assert published.rc == 0, published.output
-    # The run printed the module's arguments (token masked) and the diff, where a token would show.
-    assert '"api_token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in published.stdout
+    # The run printed the diff, and with ansible-core 2.19 the module's arguments (token masked); 2.21 no longer prints them at -vvv.
+    assert '"api_token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in published.stdout or '"api_token"' not in published.stdout
     assert "--- before\n+++ after\n" in published.stdout
     assert token not in published.stdout
     assert token not in published.stderr
