@@ -444,7 +444,7 @@ import asyncio
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, MUST_DO_NOW, ranked, summarize
+from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, FAIL_ON_CHOICES, MUST_DO_NOW, failure, ranked, summarize
 from ansible_collections.launchready.core.plugins.module_utils._http_expectations import (
     JMESPATH_IMPORT_ERROR,
     METHODS,
@@ -537,7 +537,7 @@ def main() -> None:
             concurrency=dict(type="int", default=20),
             max_redirects=dict(type="int", default=10),
             stage=dict(type="str", default="http_check"),
-            fail_on=dict(type="str", choices=["never", MUST_DO_NOW, CAN_WAIT], default="never"),
+            fail_on=dict(type="str", choices=list(FAIL_ON_CHOICES), default="never"),
         ),
         supports_check_mode=True,
     )
@@ -566,10 +566,9 @@ def main() -> None:
         checked=len(expectations),
         results=[result_entry(verdict) for verdict in verdicts],
     )
-    failing = {"never": (), MUST_DO_NOW: (MUST_DO_NOW,), CAN_WAIT: (MUST_DO_NOW, CAN_WAIT)}[params["fail_on"]]
-    blockers = [finding.title for finding in findings if finding.severity in failing]
-    if blockers:
-        module.fail_json(msg="%d HTTP finding(s) at or above %s: %s" % (len(blockers), params["fail_on"], "; ".join(blockers)), **result)
+    blocked = failure(findings, params["fail_on"], "HTTP")
+    if blocked:
+        module.fail_json(msg=blocked, **result)
     module.exit_json(**result)
 
 
