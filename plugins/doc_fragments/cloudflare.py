@@ -36,3 +36,23 @@ requirements:
 notes:
   - Runs on the controller; use C(delegate_to=localhost) or a play on C(localhost).
 """
+
+    # The attributes every Cloudflare module shares: posix, in the cloudflare action group, no action plugin,
+    # no async, runs per host. Only support values; the descriptions come from ansible.builtin.action_common_attributes,
+    # .flow and .actiongroups. List this fragment before those: for a key they both set (support, membership),
+    # the fragment listed first wins.
+    ATTRIBUTES = r"""
+attributes:
+  platform:
+    platforms: posix
+  action:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - launchready.core.cloudflare
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+"""

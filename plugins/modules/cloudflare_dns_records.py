@@ -24,6 +24,7 @@ author:
   - launchready.core maintainers (@launchready)
 extends_documentation_fragment:
   - launchready.core.cloudflare
+  - launchready.core.cloudflare.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
@@ -34,18 +35,6 @@ attributes:
   diff_mode:
     support: full
     details: Returns the sets that change, before and after, values sorted.
-  platform:
-    platforms: posix
-  action:
-    support: none
-  action_group:
-    support: full
-    membership:
-      - launchready.core.cloudflare
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 options:
   zone:
     description:

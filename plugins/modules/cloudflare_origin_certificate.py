@@ -23,6 +23,7 @@ author:
   - launchready.core maintainers (@launchready)
 extends_documentation_fragment:
   - launchready.core.cloudflare
+  - launchready.core.cloudflare.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
@@ -33,18 +34,6 @@ attributes:
   diff_mode:
     support: full
     details: Shows the certificate's hostnames, expiry and key (by fingerprint) before and after; never the key itself.
-  platform:
-    platforms: posix
-  action:
-    support: none
-  action_group:
-    support: full
-    membership:
-      - launchready.core.cloudflare
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 options:
   hostnames:
     description:

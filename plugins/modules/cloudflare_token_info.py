@@ -26,6 +26,7 @@ author:
   - launchready.core maintainers (@launchready)
 extends_documentation_fragment:
   - launchready.core.cloudflare
+  - launchready.core.cloudflare.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
@@ -36,18 +37,6 @@ attributes:
   diff_mode:
     support: none
     details: Nothing to show a diff of.
-  platform:
-    platforms: posix
-  action:
-    support: none
-  action_group:
-    support: full
-    membership:
-      - launchready.core.cloudflare
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 options:
   needs:
     description:

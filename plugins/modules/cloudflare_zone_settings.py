@@ -21,6 +21,7 @@ author:
   - launchready.core maintainers (@launchready)
 extends_documentation_fragment:
   - launchready.core.cloudflare
+  - launchready.core.cloudflare.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
@@ -31,18 +32,6 @@ attributes:
   diff_mode:
     support: full
     details: Returns the settings that change, before and after.
-  platform:
-    platforms: posix
-  action:
-    support: none
-  action_group:
-    support: full
-    membership:
-      - launchready.core.cloudflare
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 options:
   zone:
     description:

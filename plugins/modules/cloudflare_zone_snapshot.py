@@ -26,6 +26,7 @@ author:
   - launchready.core maintainers (@launchready)
 extends_documentation_fragment:
   - launchready.core.cloudflare
+  - launchready.core.cloudflare.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
@@ -38,18 +39,6 @@ attributes:
   diff_mode:
     support: partial
     details: With O(state=restored), returns before and after of each object that changes (the DNS records, the zone settings, the rules of each phase).
-  platform:
-    platforms: posix
-  action:
-    support: none
-  action_group:
-    support: full
-    membership:
-      - launchready.core.cloudflare
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 options:
   zone:
     description:
