@@ -54,11 +54,12 @@ TOKEN_ADMIN = "api_tokens:edit"
 # without Cloudflare calls need nothing. Every stage that names a zone needs Zone Read to find it.
 STAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "audit": (),
-    "domain_routing": ("zone:read", "dns_records:edit"),
+    # The records, and the redirect map as rules of the http_request_dynamic_redirect phase.
+    "domain_routing": ("zone:read", "dns_records:edit", "dynamic_url_redirects:edit"),
+    # Cache, rate limit and custom firewall rules; no redirect rule.
     "edge_security": (
         "zone:read",
         "zone_settings:edit",
-        "dynamic_url_redirects:edit",
         "cache_settings:edit",
         "zone_waf:edit",
         "ssl_and_certificates:edit",

@@ -74,6 +74,7 @@ def test_needs_from_stages_and_permissions_name_their_sources():
     assert needed == {
         "zone:read": ["domain_routing", "secrets_env"],
         "dns_records:edit": ["domain_routing", "secrets_env"],
+        "dynamic_url_redirects:edit": ["domain_routing"],
         "zone_settings:read": ["needs"],
         "zone_waf:edit": ["needs"],
     }
@@ -81,9 +82,15 @@ def test_needs_from_stages_and_permissions_name_their_sources():
 
 
 def test_edge_security_needs_settings_rulesets_and_certificates():
+    # Its rules are cache, rate limit and custom firewall rules; it writes no redirect rule.
     needed = scope.resolve_needs(["edge_security"])
-    assert set(needed) == {"zone:read", "zone_settings:edit", "dynamic_url_redirects:edit", "cache_settings:edit", "zone_waf:edit",
-                           "ssl_and_certificates:edit"}
+    assert set(needed) == {"zone:read", "zone_settings:edit", "cache_settings:edit", "zone_waf:edit", "ssl_and_certificates:edit"}
+
+
+def test_domain_routing_needs_the_redirect_rules_it_writes():
+    # roles/domain_routing writes the redirect map in the http_request_dynamic_redirect phase.
+    assert set(scope.resolve_needs(["domain_routing"])) == {"zone:read", "dns_records:edit", "dynamic_url_redirects:edit"}
+    assert scope.resolve_needs(["domain_routing", "edge_security"])["dynamic_url_redirects:edit"] == ["domain_routing"]
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -98,14 +105,14 @@ def test_unknown_needs_are_refused_with_the_catalog(bad, message):
 
 def test_needed_on_zone_drops_reads_that_an_edit_gives():
     assert scope.needed_on_zone(scope.resolve_needs(["domain_routing", "handover"])) == [
-        "dns_records:edit", "ssl_and_certificates:read", "zone:read", "zone_settings:read"]
+        "dns_records:edit", "dynamic_url_redirects:edit", "ssl_and_certificates:read", "zone:read", "zone_settings:read"]
 
 
 # --- policies ----------------------------------------------------------------------------------------
 
 
 def test_a_token_scoped_to_the_zone_with_exactly_the_needs_is_ok():
-    result = assess([policy(["Zone Read", "DNS Write"], on_zone())], ["domain_routing"])
+    result = assess([policy(["Zone Read", "DNS Write"], on_zone())], ["secrets_env"])
     assert [(f.severity, f.title) for f in result.findings] == [(OK, "The Cloudflare API token holds only what the configured stages need")]
     assert result.held == {"example.com": ["dns_records:edit", "zone:read"]}
     assert "DNS Write, Zone Read" in result.findings[0].evidence
@@ -114,7 +121,7 @@ def test_a_token_scoped_to_the_zone_with_exactly_the_needs_is_ok():
 
 def test_api_tokens_read_for_the_self_check_is_not_beyond_the_needs():
     result = assess([policy(["Zone Read", "DNS Write"], on_zone()), policy(["API Tokens Read"], {"com.cloudflare.api.user.%s" % secrets.token_hex(16): "*"})],
-                    ["domain_routing"])
+                    ["secrets_env"])
     assert [f.severity for f in result.findings] == [OK]
 
 
@@ -122,18 +129,18 @@ def test_a_missing_permission_is_a_blocker_naming_the_stage():
     result = assess([policy(["Zone Read", "DNS Read"], on_zone())], ["domain_routing", "secrets_env"])
     finding = result.findings[0]
     assert finding.severity == MUST_DO_NOW and finding.title == "The Cloudflare API token lacks permissions the launch needs"
-    assert finding.evidence == "example.com: DNS Write (for domain_routing, secrets_env)"
-    assert result.missing == {"example.com": ["dns_records:edit"]}
+    assert finding.evidence == "example.com: DNS Write (for domain_routing, secrets_env); Dynamic URL Redirects Write (for domain_routing)"
+    assert result.missing == {"example.com": ["dns_records:edit", "dynamic_url_redirects:edit"]}
 
 
 def test_a_zone_the_token_cannot_see_is_missing():
-    result = assess([policy(["Zone Read", "DNS Write"], on_zone())], ["domain_routing"], zones=[ZONE], unresolved=["shop.example"])
+    result = assess([policy(["Zone Read", "DNS Write"], on_zone())], ["secrets_env"], zones=[ZONE], unresolved=["shop.example"])
     assert "shop.example: not found" in result.findings[0].evidence
     assert result.findings[0].severity == MUST_DO_NOW
 
 
 def test_all_zones_with_edit_rights_is_a_blocker():
-    result = assess([policy(["Zone Read", "DNS Write"], {"com.cloudflare.api.account.zone.*": "*"})], ["domain_routing"])
+    result = assess([policy(["Zone Read", "DNS Write"], {"com.cloudflare.api.account.zone.*": "*"})], ["secrets_env"])
     found = severities(result.findings)
     assert found == {"The Cloudflare API token reaches beyond the launch's zones with edit rights": MUST_DO_NOW}
     assert result.reach == [{"scope": "every zone (All zones)", "permissions": ["dns_records:edit", "zone:read"], "edit": True}]
@@ -143,7 +150,7 @@ def test_all_zones_with_edit_rights_is_a_blocker():
 
 def test_every_zone_of_an_account_nested_form_is_a_blocker():
     resources = {"com.cloudflare.api.account.%s" % ACCOUNT: {"com.cloudflare.api.account.zone.*": "*"}}
-    result = assess([policy(["Zone Read", "DNS Write"], resources)], ["domain_routing"])
+    result = assess([policy(["Zone Read", "DNS Write"], resources)], ["secrets_env"])
     assert severities(result.findings)["The Cloudflare API token reaches beyond the launch's zones with edit rights"] == MUST_DO_NOW
     assert "every zone of account %s" % ACCOUNT in result.findings[0].evidence
     assert not result.missing
@@ -151,40 +158,40 @@ def test_every_zone_of_an_account_nested_form_is_a_blocker():
 
 def test_read_only_reach_beyond_the_zones_can_wait():
     policies = [policy(["Zone Read", "DNS Write"], on_zone()), policy(["Zone Read"], {"com.cloudflare.api.account.zone.*": "*"})]
-    result = assess(policies, ["domain_routing"])
+    result = assess(policies, ["secrets_env"])
     assert severities(result.findings) == {"The Cloudflare API token reaches beyond the launch's zones (read only)": CAN_WAIT}
 
 
 def test_another_specific_zone_with_edit_is_a_blocker_and_named():
-    result = assess([policy(["Zone Read", "DNS Write"], {**on_zone(), **on_zone(OTHER)})], ["domain_routing"])
+    result = assess([policy(["Zone Read", "DNS Write"], {**on_zone(), **on_zone(OTHER)})], ["secrets_env"])
     assert result.findings[0].severity == MUST_DO_NOW
     assert "zone %s" % OTHER.id in result.findings[0].evidence  # OTHER is not configured, so only its id is known
 
 
 def test_every_account_is_a_blocker():
     result = assess([policy(["Zone Read", "DNS Write"], on_zone()), policy(["Account Settings Read"], {"com.cloudflare.api.account.*": "*"})],
-                    ["domain_routing"])
+                    ["secrets_env"])
     assert severities(result.findings)["The Cloudflare API token reaches every account"] == MUST_DO_NOW
 
 
 def test_token_administration_is_a_blocker():
     result = assess([policy(["Zone Read", "DNS Write"], on_zone()), policy(["API Tokens Write"], {"com.cloudflare.api.user.abc": "*"})],
-                    ["domain_routing"])
+                    ["secrets_env"])
     assert severities(result.findings)["The Cloudflare API token can create and edit API tokens"] == MUST_DO_NOW
 
 
 def test_account_edit_permissions_are_a_blocker_account_reads_can_wait():
     account = {"com.cloudflare.api.account.%s" % ACCOUNT: "*"}
-    edit = assess([policy(["Zone Read", "DNS Write"], on_zone()), policy(["Workers Scripts Write", "Billing Read"], account)], ["domain_routing"])
+    edit = assess([policy(["Zone Read", "DNS Write"], on_zone()), policy(["Workers Scripts Write", "Billing Read"], account)], ["secrets_env"])
     finding = edit.findings[0]
     assert (finding.severity, finding.title) == (MUST_DO_NOW, "The Cloudflare API token holds account or user permissions no stage needs")
     assert finding.evidence == "Billing Read, Workers Scripts Write on account %s" % ACCOUNT
-    read = assess([policy(["Zone Read", "DNS Write"], on_zone()), policy(["Billing Read"], account)], ["domain_routing"])
+    read = assess([policy(["Zone Read", "DNS Write"], on_zone()), policy(["Billing Read"], account)], ["secrets_env"])
     assert [f.severity for f in read.findings] == [CAN_WAIT]
 
 
 def test_zone_permissions_beyond_the_needs_can_wait():
-    result = assess([policy(["Zone Read", "DNS Write", "Zone WAF Write", "DNS Read"], on_zone())], ["domain_routing"])
+    result = assess([policy(["Zone Read", "DNS Write", "Zone WAF Write", "DNS Read"], on_zone())], ["secrets_env"])
     assert severities(result.findings) == {"The Cloudflare API token holds zone permissions no configured stage needs": CAN_WAIT}
     assert result.beyond_needs == {"example.com": ["zone_waf:edit"]}  # DNS Read is within DNS Write
 
@@ -196,14 +203,14 @@ def test_an_edit_where_only_a_read_is_needed_is_beyond_the_needs():
 
 def test_a_deny_policy_removes_what_it_names():
     policies = [policy(["Zone Read", "DNS Write"], on_zone()), policy(["DNS Write"], on_zone(), effect="deny")]
-    result = assess(policies, ["domain_routing"])
+    result = assess(policies, ["secrets_env"])
     assert result.missing == {"example.com": ["dns_records:edit"]}
 
 
 def test_a_zone_given_by_id_without_its_account_is_covered_by_an_account_wide_grant():
     unlisted = scope.Zone(secrets.token_hex(16), "")
     resources = {"com.cloudflare.api.account.%s" % ACCOUNT: {"com.cloudflare.api.account.zone.*": "*"}}
-    result = assess([policy(["Zone Read", "DNS Write"], resources)], ["domain_routing"], zones=[unlisted])
+    result = assess([policy(["Zone Read", "DNS Write"], resources)], ["secrets_env"], zones=[unlisted])
     assert result.held == {unlisted.id: ["dns_records:edit", "zone:read"]}
 
 
@@ -222,27 +229,27 @@ def probes(visible, readable, needs, zones=(ZONE,), unresolved=()):
 
 
 def test_probes_that_read_exactly_the_needs_are_ok_and_say_what_they_cannot_see():
-    result = probes([ZONE], {"example.com": {"zone", "dns_records"}}, ["domain_routing"])
+    result = probes([ZONE], {"example.com": {"zone", "dns_records"}}, ["secrets_env"])
     assert [f.severity for f in result.findings] == [OK]
     assert "edit rights and account permissions are not visible" in result.findings[0].evidence
     assert result.held == {"example.com": ["dns_records:read", "zone:read"]} and result.source == "probes"
 
 
 def test_probes_other_visible_zones_are_a_blocker():
-    result = probes([ZONE, OTHER], {"example.com": {"zone", "dns_records"}}, ["domain_routing"])
+    result = probes([ZONE, OTHER], {"example.com": {"zone", "dns_records"}}, ["secrets_env"])
     assert severities(result.findings) == {"The Cloudflare API token reaches beyond the launch's zones": MUST_DO_NOW}
     assert "other.example" in result.findings[0].evidence
     assert result.reach == [{"scope": "zone other.example", "permissions": ["zone:read"], "edit": None}]
 
 
 def test_probes_readable_resources_beyond_the_needs_can_wait():
-    result = probes([ZONE], {"example.com": {"zone", "dns_records", "zone_waf", "cache_settings"}}, ["domain_routing"])
+    result = probes([ZONE], {"example.com": {"zone", "dns_records", "zone_waf", "cache_settings"}}, ["secrets_env"])
     assert severities(result.findings) == {"The Cloudflare API token holds zone permissions no configured stage needs": CAN_WAIT}
     assert result.beyond_needs == {"example.com": ["cache_settings:read", "zone_waf:read"]}
 
 
 def test_probes_an_unreadable_needed_resource_is_missing():
-    result = probes(None, {"example.com": set()}, ["domain_routing"])
+    result = probes(None, {"example.com": set()}, ["secrets_env"])
     assert result.missing == {"example.com": ["dns_records:edit", "zone:read"]}
     assert result.findings[0].severity == MUST_DO_NOW
 
