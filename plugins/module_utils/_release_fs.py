@@ -217,6 +217,12 @@ def _extract(archive: tarfile.TarFile, dest: str, origin: str) -> None:
 # --- the lock ----------------------------------------------------------------------------------
 
 
+def make_layout(root: str) -> None:
+    """The deploy root with its releases/ and shared/ folders."""
+    for folder in (RELEASES_DIR, SHARED_DIR):
+        os.makedirs(os.path.join(root, folder), exist_ok=True)
+
+
 def acquire_lock(root: str, record: LockRecord) -> None:
     os.makedirs(root, exist_ok=True)
     path = os.path.join(root, LOCK_DIR)

@@ -360,6 +360,21 @@ def _schema_key(version: str) -> list[tuple[int, int, str]]:
     return [(0, int(chunk), "") if chunk.isdigit() else (1, 0, chunk) for chunk in re.split(r"(\d+)", version) if chunk]
 
 
+def _first_recorded(log: list[LogEntry]) -> dict[str, int]:
+    """Each schema version the log holds, with the position of the first line that recorded it."""
+    first: dict[str, int] = {}
+    for index, entry in enumerate(log):
+        if entry.schema_version:
+            first.setdefault(entry.schema_version, index)
+    return first
+
+
+def newest_logged_schema(log: list[LogEntry]) -> str | None:
+    """The schema version the log recorded first most recently: where the database is, as migrations only go forward."""
+    first = _first_recorded(log)
+    return max(first, key=first.__getitem__) if first else None
+
+
 def schema_is_older(target: str, database: str, log: list[LogEntry]) -> bool:
     """Is schema version ``target`` older than ``database``?
 
@@ -368,10 +383,7 @@ def schema_is_older(target: str, database: str, log: list[LogEntry]) -> bool:
     """
     if target == database:
         return False
-    first: dict[str, int] = {}
-    for index, entry in enumerate(log):
-        if entry.schema_version:
-            first.setdefault(entry.schema_version, index)
+    first = _first_recorded(log)
     if target in first and database in first:
         return first[target] < first[database]
     return _schema_key(target) < _schema_key(database)
@@ -522,15 +534,23 @@ def plan_present(
     return plan
 
 
-def plan_activated(snapshot: Snapshot, context: Context, name: str) -> Plan:
-    """Switch ``current`` to release ``name`` and finish it."""
+def plan_activated(snapshot: Snapshot, context: Context, name: str, keep: int | None = None) -> Plan:
+    """Switch ``current`` to release ``name`` and finish it; then, with ``keep``, remove releases beyond it."""
     releases = inventory(snapshot)
     release = _find(releases, name, snapshot.root)
     if release.status == BAD:
         raise ReleaseError("release %s is marked bad and cannot be activated; deploy a new release" % name)
     plan = _new_plan(snapshot, releases, name)
-    if snapshot.current == name and release.status == GOOD:
-        return plan
+    if not (snapshot.current == name and release.status == GOOD):
+        _switch_and_finish(plan, snapshot, context, release)
+    if keep is not None:
+        for old in releases_to_remove(releases, name, keep):
+            _remove(plan, context, old, "keep_releases=%d" % keep)
+    return plan
+
+
+def _switch_and_finish(plan: Plan, snapshot: Snapshot, context: Context, release: Release) -> None:
+    name = release.name
     if snapshot.current_is_dir:
         raise ReleaseError("%s/%s is a folder, not a symbolic link; move it away so current can be switched atomically" % (snapshot.root, CURRENT_LINK))
     if snapshot.current != name:
@@ -542,7 +562,6 @@ def plan_activated(snapshot: Snapshot, context: Context, name: str) -> Plan:
     plan.steps.append(Step("log", name, entry=entry))
     plan.current_after = name
     plan.statuses[name] = GOOD
-    return plan
 
 
 def plan_bad(snapshot: Snapshot, context: Context, name: str) -> Plan:
@@ -609,6 +628,7 @@ def plan_rolled_back(
         return plan
     if snapshot.current_is_dir:
         raise ReleaseError("%s/%s is a folder, not a symbolic link; move it away so current can be switched atomically" % (snapshot.root, CURRENT_LINK))
+    database_schema_version = database_schema_version or newest_logged_schema(snapshot.log)
     if database_schema_version:
         problem = None
         if target.schema_version is None:

@@ -40,7 +40,8 @@ attributes:
 options:
   root:
     description:
-      - The deploy root, such as C(/srv/members). Created by V(state=present) and V(state=locked) when missing.
+      - The deploy root, such as C(/srv/members). Created by V(state=present) and V(state=locked) when missing; V(state=locked) also creates
+        its C(releases/) and C(shared/) folders, so that the shared files (such as C(.env)) can be written before the release is prepared.
     type: path
     required: true
   state:
@@ -82,6 +83,14 @@ options:
       - Archive members that would land outside the release (absolute paths, C(..), links pointing outside), special files and the marker names
         C(DEPLOY_UNFINISHED) and C(BAD_RELEASE) are refused before anything is written.
     type: path
+  artifact_on_controller:
+    description:
+      - With V(state=present), O(artifact) is an archive on the control node. The action copies it to a temporary folder on the target host,
+        prepares the release from that copy and removes the copy, so that the archive is never left on the host. A folder must be packed
+        into an archive first.
+      - Check mode copies it too (into the temporary folder only), so that its checksum and contents are checked as in a real run.
+    type: bool
+    default: false
   artifact_checksum:
     description:
       - The SHA-256 of the O(artifact) archive, in hex, optionally prefixed with C(sha256:). A different checksum fails the task before anything
@@ -115,10 +124,17 @@ options:
     default: []
   keep_releases:
     description:
-      - With V(state=cleaned), how many of the newest releases to keep (bad and unfinished ones count).
+      - With V(state=cleaned), how many of the newest releases to keep (bad and unfinished ones count); 5 when not set.
         The current release and the previous good release are kept in any case.
+      - With V(state=activated), when set, the releases beyond it are removed right after the switch, in the same task.
     type: int
-    default: 5
+  reload_command:
+    description:
+      - With V(state=activated) and V(state=rolled_back), a command (program and arguments, run without a shell) that makes the app server load
+        the release C(current) now points to, such as a graceful reload. It runs right after the switch, under the deploy lock, only when
+        C(current) moved. When it fails, the task fails with its output and logs a V(failed) line; C(current) stays switched.
+    type: list
+    elements: str
   rollback_to:
     description:
       - With V(state=rolled_back), the release to switch to instead of the previous good one. It must be a good release.
@@ -142,6 +158,7 @@ options:
     description:
       - With V(state=rolled_back), the database's current schema version. The rollback is refused when the target release's schema version is
         older, or unknown, unless O(allow_schema_mismatch=true).
+      - When not set, the newest schema version the audit log records (migrations only go forward), if any.
       - A version recorded earlier in the audit log is older. Versions the log does not hold compare in natural order (runs of digits as numbers).
     type: str
   allow_schema_mismatch:
@@ -207,12 +224,13 @@ EXAMPLES = r"""
     deployer: "{{ lookup('ansible.builtin.env', 'USER') }}"
     lock_message: launch playbook
 
-- name: Prepare the release from the artifact the role copied
+- name: Prepare the release from an archive on the control node
   launchready.core.deploy_release:
     root: /srv/members
     release: "{{ deploy_release_name }}"
     revision: "{{ app_revision }}"
-    artifact: /srv/members/artifacts/members-{{ app_revision }}.tar.gz
+    artifact: dist/members-{{ app_revision }}.tar.gz
+    artifact_on_controller: true
     artifact_checksum: "sha256:{{ app_artifact_sha256 }}"
     shared_paths: [log, storage/uploads]
     shared_files: [.env]
@@ -255,6 +273,15 @@ EXAMPLES = r"""
     release: "{{ deploy_release_name }}"
     lock_id: "{{ deploy_lock_id }}"
 
+- name: Or switch, reload gunicorn gracefully and keep the five newest releases in one task
+  launchready.core.deploy_release:
+    root: /srv/members
+    state: activated
+    release: "{{ deploy_release_name }}"
+    reload_command: [systemctl, reload, members]
+    keep_releases: 5
+    lock_id: "{{ deploy_lock_id }}"
+
 - name: Release the lock
   launchready.core.deploy_release:
     root: /srv/members
@@ -267,6 +294,7 @@ EXAMPLES = r"""
     state: rolled_back
     rollback_steps: 2
     database_schema_version: "{{ db_schema.version }}"
+    reload_command: [systemctl, reload, members]
 """
 
 RETURN = r"""
@@ -327,6 +355,11 @@ releases:
       description: When it was deployed (UTC, ISO 8601), from the audit log, or null.
       type: str
       sample: "2026-11-27T22:15:03Z"
+reloaded:
+  description: Whether O(reload_command) ran (it runs only when C(current) moved; never in check mode).
+  returned: always
+  type: bool
+  sample: true
 removed:
   description: The releases the task removed (or would remove, in check mode).
   returned: always
@@ -397,9 +430,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.launchready.core.plugins.module_utils._release_fs import (
     LockBusy,
     acquire_lock,
+    append_log,
     apply,
     artifact_kind,
     check_artifact,
+    make_layout,
     missing_shared_files,
     read_lock,
     release_lock,
@@ -438,6 +473,7 @@ from ansible_collections.launchready.core.plugins.module_utils._releases import 
 )
 
 CHANGING_STATES = ("present", "activated", "rolled_back", "bad", "cleaned")
+DEFAULT_KEEP_RELEASES = 5
 
 
 class Task:
@@ -494,6 +530,7 @@ class Task:
                         take_over_lock(self.root, self.record(self.lock_id), lock)
                 except LockBusy:
                     self.refuse_busy()
+                make_layout(self.root)
         else:
             remove, warning = unlock_decision(lock, self.lock_id, self.now, self.stale_after, force, self.root)
             if remove:
@@ -505,7 +542,7 @@ class Task:
         snapshot = scan(self.root)
         releases = inventory(snapshot)
         result = self.report(snapshot.current, snapshot.current, releases, None)
-        result.update(changed=bool(plan), plan=plan, removed=[])
+        result.update(changed=bool(plan), plan=plan, removed=[], reloaded=False)
         if self.module.check_mode and plan:
             result["lock"] = self.planned_lock(state)
         return result
@@ -570,7 +607,7 @@ class Task:
             source, shared_dirs, shared_files = inputs
             return plan_present(snapshot, context, params["release"], source, shared_dirs, shared_files, params["revision"])
         if state == "activated":
-            return plan_activated(snapshot, context, params["release"])
+            return plan_activated(snapshot, context, params["release"], params["keep_releases"])
         if state == "bad":
             return plan_bad(snapshot, context, params["release"])
         if state == "rolled_back":
@@ -578,7 +615,8 @@ class Task:
             return plan_rolled_back(
                 snapshot, context, params["rollback_to"], steps, params["mark_bad"], params["database_schema_version"], params["allow_schema_mismatch"]
             )
-        return plan_cleaned(snapshot, context, params["keep_releases"], params["release"])
+        keep = params["keep_releases"] if params["keep_releases"] is not None else DEFAULT_KEEP_RELEASES
+        return plan_cleaned(snapshot, context, keep, params["release"])
 
     def run_change_state(self) -> dict:
         params = self.params
@@ -601,11 +639,17 @@ class Task:
             except LockBusy:
                 self.refuse_busy()
             snapshot = scan(self.root)
+        reload_command = self.params["reload_command"] if state in ("activated", "rolled_back") else None
+        reloaded = False
         try:
             plan = self.plan(snapshot, inputs)
             before = inventory(snapshot)
             if plan.changed and not self.module.check_mode:
                 apply(self.root, plan, self.git, self.failure_entry)
+            moved = plan.current_after != plan.previous
+            if reload_command and moved and plan.current_after is not None and not self.module.check_mode:
+                self.reload(reload_command, plan.current_after)
+                reloaded = True
         finally:
             if temporary_lock:
                 release_lock(self.root)
@@ -617,12 +661,23 @@ class Task:
             rescanned = scan(self.root)
             after_current, after = rescanned.current, inventory(rescanned)
         result = self.report(after_current, plan.previous, after, plan.release)
-        result.update(changed=plan.changed, plan=[step.describe() for step in plan.steps], removed=plan.removed)
+        steps = [step.describe() for step in plan.steps]
+        if reload_command and moved:
+            steps.append("run the reload command: %s" % " ".join(reload_command))
+        result.update(changed=plan.changed, plan=steps, removed=plan.removed, reloaded=reloaded)
         if self.module._diff:
             result["diff"] = dict(
                 before=diff_view(snapshot.current, before), after=diff_view(after_current, after), before_header=self.root, after_header=self.root
             )
         return result
+
+    def reload(self, command: list[str], current: str) -> None:
+        rc, out, err = self.module.run_command(command)
+        if rc != 0:
+            output = (err.strip() or out.strip())[-1000:]
+            message = "current now points to %s, but the reload command %s failed (exit %d): %s" % (current, " ".join(command), rc, output or "no output")
+            append_log(self.root, self.failure_entry(current, message))
+            raise ReleaseError(message)
 
     def failure_entry(self, release: str, message: str) -> LogEntry:
         context = Context(now=datetime.now(timezone.utc), user=self.user, schema_version=self.params["schema_version"])
@@ -654,7 +709,9 @@ def main():
             git_ref=dict(type="str", default="HEAD"),
             shared_paths=dict(type="list", elements="str", default=[]),
             shared_files=dict(type="list", elements="str", default=[]),
-            keep_releases=dict(type="int", default=5),
+            artifact_on_controller=dict(type="bool", default=False),
+            keep_releases=dict(type="int"),
+            reload_command=dict(type="list", elements="str"),
             rollback_to=dict(type="str"),
             rollback_steps=dict(type="int"),
             mark_bad=dict(type="bool", default=True),

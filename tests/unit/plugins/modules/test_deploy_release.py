@@ -368,7 +368,7 @@ def test_a_stale_lock_is_taken_over_and_force_unlock_works(capsys, root):
     taken = run(capsys, root=str(root), state="locked", lock_id="new-run", deployer="carol")
     assert taken["changed"] is True and taken["lock"]["user"] == "carol"
     assert any("stale deploy lock" in warning and "bob" in warning for warning in warnings_of(taken))
-    assert sorted(os.listdir(root)) == [".deploy.lock", "shared"]
+    assert sorted(os.listdir(root)) == [".deploy.lock", "releases", "shared"]
 
     fresh = run(capsys, root=str(root), state="locked", lock_id="third-run")
     assert fresh["failed"] is True
@@ -647,3 +647,77 @@ def test_git_failures_are_logged_and_a_password_in_the_url_is_refused(capsys, ro
     refused = run(capsys, root=str(root), release=V3, git_repo="https://deploy:%s@127.0.0.1:9/members.git" % password)
     assert refused["failed"] is True and "git_repo holds a password" in refused["msg"] and password not in refused["msg"]
     assert tree(root) == before
+
+
+def test_the_database_schema_defaults_to_the_newest_one_logged(capsys, root, artifacts):
+    deploy(capsys, root, artifacts, V1, schema_version="0009")
+    deploy(capsys, root, artifacts, V2, schema_version="0010")
+    deploy(capsys, root, artifacts, V3, schema_version="0010")
+    back = run(capsys, root=str(root), state="rolled_back")
+    assert back["current"] == V2
+
+    # The rollback line records V2's 0010; V1 still expects the older 0009.
+    before = tree(root)
+    refused = run(capsys, root=str(root), state="rolled_back")
+    assert refused["failed"] is True and "expects database schema 0009, older than the database's 0010" in refused["msg"]
+    assert tree(root) == before
+    assert run(capsys, root=str(root), state="rolled_back", database_schema_version="0009")["current"] == V1
+
+
+def reload_script(tmp_path, rc=0):
+    """A reload command that records where current points when it runs, and exits with ``rc``."""
+    seen = tmp_path / "reloads.txt"
+    script = tmp_path / "reload.sh"
+    script.write_text('#!/bin/sh\nreadlink "$1/current" >> %s\necho "reload output $2" >&2\nexit %d\n' % (seen, rc))
+    script.chmod(0o755)
+    return [str(script)], seen
+
+
+def test_the_reload_command_runs_after_the_switch_only_when_current_moves(capsys, tmp_path, root, artifacts):
+    command, seen = reload_script(tmp_path)
+    deploy(capsys, root, artifacts, V1)
+    path, checksum = make_tarball(artifacts, V2)
+    run(capsys, root=str(root), release=V2, artifact=path, artifact_checksum=checksum)
+
+    preview = run(capsys, root=str(root), state="activated", release=V2, reload_command=command + [str(root)], _ansible_check_mode=True)
+    assert preview["changed"] is True and preview["reloaded"] is False and not seen.exists()
+    assert preview["plan"][-1] == "run the reload command: %s %s" % (command[0], root)
+
+    switched = run(capsys, root=str(root), state="activated", release=V2, reload_command=command + [str(root)])
+    assert switched["reloaded"] is True and seen.read_text() == "releases/%s\n" % V2
+
+    again = run(capsys, root=str(root), state="activated", release=V2, reload_command=command + [str(root)])
+    assert again["changed"] is False and again["reloaded"] is False and again["plan"] == []
+    back = run(capsys, root=str(root), state="rolled_back", reload_command=command + [str(root)])
+    assert back["reloaded"] is True and seen.read_text().splitlines() == ["releases/%s" % V2, "releases/%s" % V1]
+
+
+def test_a_failed_reload_fails_the_task_and_logs_it(capsys, tmp_path, root, artifacts):
+    command, _seen = reload_script(tmp_path, rc=3)
+    deploy(capsys, root, artifacts, V1)
+    path, checksum = make_tarball(artifacts, V2)
+    run(capsys, root=str(root), release=V2, artifact=path, artifact_checksum=checksum)
+    failed = run(capsys, root=str(root), state="activated", release=V2, reload_command=command + [str(root), "marker-7f3a"])
+    assert failed["failed"] is True
+    assert "current now points to %s, but the reload command" % V2 in failed["msg"] and "(exit 3): reload output marker-7f3a" in failed["msg"]
+    assert os.readlink(root / "current") == "releases/" + V2
+    assert log_lines(root)[-1]["action"] == "failed" and log_lines(root)[-1]["release"] == V2
+    assert not (root / ".deploy.lock").exists()
+
+
+def test_activated_with_keep_releases_cleans_up_after_the_switch(capsys, root, artifacts):
+    for name in (V1, V2, V3):
+        deploy(capsys, root, artifacts, name)
+    path, checksum = make_tarball(artifacts, V4)
+    run(capsys, root=str(root), release=V4, artifact=path, artifact_checksum=checksum)
+    preview = run(capsys, root=str(root), state="activated", release=V4, keep_releases=2, _ansible_check_mode=True)
+    assert preview["removed"] == [V1, V2] and (root / "releases" / V1).is_dir()
+
+    switched = run(capsys, root=str(root), state="activated", release=V4, keep_releases=2)
+    assert switched["removed"] == [V1, V2] and sorted(os.listdir(root / "releases")) == [V3, V4]
+    assert switched["current"] == V4 and switched["previous_good"] == V3
+    assert [line["action"] for line in log_lines(root)[-3:]] == ["activate", "cleaned", "cleaned"]
+    # Without keep_releases, activated removes nothing.
+    path, checksum = make_tarball(artifacts, V5)
+    run(capsys, root=str(root), release=V5, artifact=path, artifact_checksum=checksum)
+    assert run(capsys, root=str(root), state="activated", release=V5)["removed"] == []
