@@ -27,6 +27,9 @@ description:
 author:
   - launchready.core maintainers (@launchready)
 attributes:
+  action:
+    support: full
+    description: With O(artifact_on_controller=true), the action copies O(artifact) from the control node to the host before the module runs.
   check_mode:
     support: full
     description: Reads the deploy root, checks the inputs (the artifact's checksum and contents included) and returns the plan without writing.

@@ -679,16 +679,16 @@ def test_the_reload_command_runs_after_the_switch_only_when_current_moves(capsys
     path, checksum = make_tarball(artifacts, V2)
     run(capsys, root=str(root), release=V2, artifact=path, artifact_checksum=checksum)
 
-    preview = run(capsys, root=str(root), state="activated", release=V2, reload_command=command + [str(root)], _ansible_check_mode=True)
+    preview = run(capsys, root=str(root), state="activated", release=V2, reload_command=[*command, str(root)], _ansible_check_mode=True)
     assert preview["changed"] is True and preview["reloaded"] is False and not seen.exists()
     assert preview["plan"][-1] == "run the reload command: %s %s" % (command[0], root)
 
-    switched = run(capsys, root=str(root), state="activated", release=V2, reload_command=command + [str(root)])
+    switched = run(capsys, root=str(root), state="activated", release=V2, reload_command=[*command, str(root)])
     assert switched["reloaded"] is True and seen.read_text() == "releases/%s\n" % V2
 
-    again = run(capsys, root=str(root), state="activated", release=V2, reload_command=command + [str(root)])
+    again = run(capsys, root=str(root), state="activated", release=V2, reload_command=[*command, str(root)])
     assert again["changed"] is False and again["reloaded"] is False and again["plan"] == []
-    back = run(capsys, root=str(root), state="rolled_back", reload_command=command + [str(root)])
+    back = run(capsys, root=str(root), state="rolled_back", reload_command=[*command, str(root)])
     assert back["reloaded"] is True and seen.read_text().splitlines() == ["releases/%s" % V2, "releases/%s" % V1]
 
 
@@ -697,7 +697,7 @@ def test_a_failed_reload_fails_the_task_and_logs_it(capsys, tmp_path, root, arti
     deploy(capsys, root, artifacts, V1)
     path, checksum = make_tarball(artifacts, V2)
     run(capsys, root=str(root), release=V2, artifact=path, artifact_checksum=checksum)
-    failed = run(capsys, root=str(root), state="activated", release=V2, reload_command=command + [str(root), "marker-7f3a"])
+    failed = run(capsys, root=str(root), state="activated", release=V2, reload_command=[*command, str(root), "marker-7f3a"])
     assert failed["failed"] is True
     assert "current now points to %s, but the reload command" % V2 in failed["msg"] and "(exit 3): reload output marker-7f3a" in failed["msg"]
     assert os.readlink(root / "current") == "releases/" + V2
