@@ -141,16 +141,25 @@ def record_findings(record: DmarcRecord, domain: str) -> list[Finding]:
              "RFC 9989 section 4.7, RFC 6376 section 3.2")
     tags = record.tags
     policy = record.policy
-    if policy is None and any(not uri.error for uri in record.uris("rua")):
+    # Without a valid p, a valid rua makes receivers act as if the record said p=none; without one they ignore it.
+    reports = any(not uri.error for uri in record.uris("rua"))
+    if policy is None and reports:
         later("no p= tag", "%s has no policy tag but a valid rua, so receivers act as if it said p=none" % where,
               "Add p=none (to collect reports first), then p=quarantine, then p=reject.", "RFC 9989 section 4.7, RFC 7489 section 6.6.3")
     elif policy is None:
         must("no p= tag", "%s has no policy tag and no valid rua; RFC 7489 receivers ignore such a record" % where,
              "Add p=none (to collect reports first), then p=quarantine, then p=reject.", "RFC 9989 section 4.7, RFC 7489 section 6.6.3")
+    elif policy not in POLICIES and reports:
+        later("p=%s is not a policy, so receivers read it as p=none" % tags["p"],
+              "p must be none, quarantine or reject; with an invalid p and a valid rua receivers act as if it said p=none "
+              "(monitoring only) and keep sending reports",
+              "Write p=none, p=quarantine or p=reject: the policy you meant, or p=none until the aggregate reports show every "
+              "legitimate sender passing.", "RFC 7489 section 6.6.3, RFC 9989 section 4.10.1")
     elif policy not in POLICIES:
         must("p=%s is not a policy" % tags["p"],
-             "p must be none, quarantine or reject; with an invalid p receivers apply no policy (or p=none if rua is valid)",
-             "Write p=none, p=quarantine or p=reject.", "RFC 7489 section 6.6.3, RFC 9989 section 4.7")
+             "p must be none, quarantine or reject; with an invalid p and no valid rua receivers ignore the record: no DMARC at all",
+             "Write p=none, p=quarantine or p=reject (p=none with a rua mailbox to collect reports first).",
+             "RFC 7489 section 6.6.3, RFC 9989 section 4.10.1")
     for tag in ("sp", "np"):
         if tag in tags and tags[tag].lower() not in POLICIES:
             must("%s=%s is not a policy" % (tag, tags[tag]), "%s must be none, quarantine or reject" % tag,

@@ -569,7 +569,8 @@ async def _check_dmarc(domain: str, resolver, out: DomainCheck) -> None:
                   for uri in record.uris(tag) if uri.domain and not uri.error]
         problems += [f for f in await asyncio.gather(*checks) if f is not None]
     out.findings += problems
-    if not any(p.severity == MUST_DO_NOW for p in problems):
+    # A p that is not a policy is read as p=none at best: the record is not valid, whatever else ranks it.
+    if not any(p.severity == MUST_DO_NOW for p in problems) and record.policy in (None, *_dmarc.POLICIES):
         out.findings.append(_dmarc.ok_finding(domain, record))
 
 

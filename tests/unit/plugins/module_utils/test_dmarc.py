@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from ansible_collections.launchready.core.plugins.module_utils import _dmarc
+from ansible_collections.launchready.core.plugins.module_utils import _dmarc, _email_auth
 from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, MUST_DO_NOW, OK
 from ansible_collections.launchready.core.tests.unit.plugins.module_utils.test_spf import FakeResolver
 
@@ -72,7 +72,9 @@ def test_good_record_has_no_blockers():
 @pytest.mark.parametrize(
     "text, title, severity, section",
     [
-        ("v=DMARC1; p=rejct; rua=mailto:d@example.com", "p=rejct is not a policy", MUST_DO_NOW, "RFC 7489 section 6.6.3"),
+        ("v=DMARC1; p=rejct; rua=mailto:d@example.com", "p=rejct is not a policy", CAN_WAIT, "RFC 7489 section 6.6.3"),
+        ("v=DMARC1; p=rejct", "p=rejct is not a policy", MUST_DO_NOW, "RFC 7489 section 6.6.3"),
+        ("v=DMARC1; p=rejct; rua=d@example.com", "p=rejct is not a policy", MUST_DO_NOW, "RFC 7489 section 6.6.3"),
         ("v=DMARC1; rua=mailto:d@example.com", "no p= tag", CAN_WAIT, "RFC 7489 section 6.6.3"),
         ("v=DMARC1; rua=d@example.com", "no p= tag", MUST_DO_NOW, "RFC 7489 section 6.6.3"),
         ("v=DMARC1; adkim=s", "no p= tag", MUST_DO_NOW, "RFC 7489 section 6.6.3"),
@@ -109,6 +111,33 @@ def test_findings(text, title, severity, section):
     assert section in found.evidence
     assert found.fix
     assert found.title.startswith("DMARC record of example.com: ")
+
+
+def test_an_invalid_p_with_a_valid_rua_is_read_as_p_none():
+    # RFC 7489 section 6.6.3 step 6: receivers act as if the record said p=none, so it is ranked like p=none.
+    (found,) = [f for f in judge("v=DMARC1; p=rejct; rua=mailto:d@example.com") if "p=rejct" in f.title]
+    assert found.severity == CAN_WAIT == find(judge("v=DMARC1; p=none; rua=mailto:d@example.com"), "p=none").severity
+    assert found.title == "DMARC record of example.com: p=rejct is not a policy, so receivers read it as p=none"
+    assert "receivers act as if it said p=none" in found.evidence
+    assert "p=none, p=quarantine or p=reject" in found.fix
+    # Without a valid rua the record is ignored: no DMARC at all.
+    for text in ("v=DMARC1; p=rejct", "v=DMARC1; p=rejct; rua=d@example.com"):
+        (ignored,) = [f for f in judge(text) if "p=rejct" in f.title]
+        assert ignored.severity == MUST_DO_NOW
+        assert ignored.title == "DMARC record of example.com: p=rejct is not a policy"
+        assert "receivers ignore the record" in ignored.evidence
+        assert "p=none, p=quarantine or p=reject" in ignored.fix
+
+
+def test_a_record_read_as_p_none_is_not_reported_valid():
+    records = {"_dmarc.example.com": {"TXT": ["v=DMARC1; p=rejct; rua=mailto:d@example.com"]}}
+    checked = asyncio.run(_email_auth.check_domain({"name": "example.com", "check_mx": False}, FakeResolver(records)))
+    dmarc = [(f.severity, f.title) for f in checked.findings if f.title.startswith("DMARC")]
+    assert dmarc == [(CAN_WAIT, "DMARC record of example.com: p=rejct is not a policy, so receivers read it as p=none")]
+    records["_dmarc.example.com"] = {"TXT": ["v=DMARC1; rua=mailto:d@example.com"]}  # no p: valid under RFC 9989, p=none applies
+    checked = asyncio.run(_email_auth.check_domain({"name": "example.com", "check_mx": False}, FakeResolver(records)))
+    valid = [f for f in checked.findings if f.title == "DMARC record of example.com is valid"]
+    assert [f.evidence for f in valid] == ["p=none, reports to mailto:d@example.com (RFC 9989 section 4.7)"]
 
 
 def test_dmarcbis_tags_are_accepted():
