@@ -22,7 +22,8 @@ description:
     A release marked bad gets a C(BAD_RELEASE) file and a V(bad) log line; it is kept for inspection and no rollback picks it again.
   - Every state that changes the deploy root needs the deploy lock C(<root>/.deploy.lock), a folder created atomically with C(mkdir) that holds
     C(owner.json) (id, user, host, since, release, message). With O(lock_id) the task uses the lock its run took with V(state=locked);
-    without it, the task takes the lock for its own duration. A lock held by anyone else fails the task with the holder's name and since when.
+    without it, the task takes the lock for its own duration. A lock held by anyone else fails the task with the holder's name and since when,
+    unless it is stale (see O(lock_stale_after)) or O(force_unlock=true).
   - Inputs are checked before anything is written; a failed check changes nothing.
 author:
   - launchready.core maintainers (@launchready)
@@ -194,12 +195,14 @@ options:
     type: str
   lock_stale_after:
     description:
-      - Seconds after which a lock counts as stale (its holder presumably died); V(state=locked) then takes it over with a warning.
+      - Seconds after which a lock counts as stale (its holder presumably died); V(state=locked), and a task that takes the lock for its own
+        duration, then take it over with a warning.
     type: int
     default: 900
   force_unlock:
     description:
-      - With V(state=locked), take the lock over from anyone; with V(state=unlocked), remove it whoever holds it. Both warn with the holder's name.
+      - With V(state=locked), and with a task that takes the lock for its own duration (such as a V(state=rolled_back) without O(lock_id)),
+        take the lock over from anyone; with V(state=unlocked), remove it whoever holds it. Each warns with the holder's name.
     type: bool
     default: false
 seealso:
@@ -632,13 +635,19 @@ class Task:
         inputs = self.check_present_inputs() if state == "present" else None
 
         snapshot = scan(self.root)
-        decision = lock_decision(snapshot.lock, self.lock_id, self.now, self.stale_after, False, False, self.root)[0]
+        decision, warning = lock_decision(snapshot.lock, self.lock_id, self.now, self.stale_after, self.params["force_unlock"], True, self.root)
+        if warning:
+            self.module.warn(warning)
         if decision == ACQUIRE and self.lock_id:
             self.module.warn("lock_id %s does not hold the deploy lock (nobody does): this task takes it for its own duration only" % self.lock_id)
-        temporary_lock = decision == ACQUIRE and not self.module.check_mode
+        temporary_lock = decision != HELD and not self.module.check_mode
         if temporary_lock:
+            record = self.record("task-" + secrets.token_hex(8))
             try:
-                acquire_lock(self.root, self.record("task-" + secrets.token_hex(8)))
+                if decision == ACQUIRE:
+                    acquire_lock(self.root, record)
+                elif snapshot.lock is not None:
+                    take_over_lock(self.root, record, snapshot.lock)
             except LockBusy:
                 self.refuse_busy()
             snapshot = scan(self.root)

@@ -721,3 +721,19 @@ def test_activated_with_keep_releases_cleans_up_after_the_switch(capsys, root, a
     path, checksum = make_tarball(artifacts, V5)
     run(capsys, root=str(root), release=V5, artifact=path, artifact_checksum=checksum)
     assert run(capsys, root=str(root), state="activated", release=V5)["removed"] == []
+
+
+def test_a_rollback_on_its_own_takes_a_stale_lock_over_and_refuses_a_fresh_one(capsys, root, artifacts):
+    deploy(capsys, root, artifacts, V1)
+    deploy(capsys, root, artifacts, V2)
+    run(capsys, root=str(root), state="locked", lock_id="killed-deploy", deployer="bob")
+    before = tree(root)
+    refused = run(capsys, root=str(root), state="rolled_back")
+    assert refused["failed"] is True and "another deploy holds the lock" in refused["msg"] and "bob" in refused["msg"]
+    assert tree(root) == before
+
+    owner = root / ".deploy.lock" / "owner.json"
+    owner.write_text(json.dumps({**json.loads(owner.read_text()), "since": "2020-01-01T00:00:00Z"}))
+    back = run(capsys, root=str(root), state="rolled_back")
+    assert back["current"] == V1 and any("stale deploy lock" in warning and "bob" in warning for warning in warnings_of(back))
+    assert not (root / ".deploy.lock").exists()
