@@ -10,13 +10,14 @@ checked for loops first (pure: no I/O).
         "paths": [{"from": "/pricing-old", "to": "/pricing"}, {"from": "old-brand.example.com/team", "to": "/about"}],
     })
     rules = redirect_rules(redirect_map)        # for launchready.core.cloudflare_rules (phase http_request_dynamic_redirect)
-    checks = expectations(redirect_map)         # [{"url", "status", "location"}] for verification from the outside
+    checks = expectations(redirect_map)         # [{"url", "status", "location", "hops", ...}] for verification from the outside
 
-Every source answers its final target in one hop: a target that another entry (or an alias host,
-or the trailing-slash policy) would redirect again is followed to its end when the rules are
-built. A chain that comes back to where it started is a loop, and the map is refused with the
-loop spelled out. Single redirect rules stop at the first match, so path rules come before the
-alias-host rules.
+Every path entry answers its final target in one hop: a target that another entry (or an alias
+host, or the trailing-slash policy) would redirect again is followed to its end when the rules
+are built. The alias and trailing-slash rules keep the request's path, so an alias URL whose path
+a path entry of the canonical host redirects again takes two hops; ``expectations()`` says so. A
+chain that comes back to where it started is a loop, and the map is refused with the loop spelled
+out. Single redirect rules stop at the first match, so path rules come before the alias-host rules.
 
 Trailing-slash policies: ``ignore`` (default) matches a source path with or without its trailing
 slash and adds no rule of its own; ``add`` sends every path without a trailing slash and without a
@@ -317,15 +318,43 @@ def _rule(ref: str, description: str, expression: str, target: dict, status: int
     }
 
 
+def _edge_answer(redirect_map: RedirectMap, url: str) -> tuple[int, str, bool] | None:
+    """What the edge answers ``url`` (no query) with the rules of ``redirect_rules()``: the first matching rule's status,
+    Location and query handling, or None when no rule matches."""
+    _scheme, host, path = _split(url)
+    for entry in redirect_map.paths:
+        if host in entry.hosts(redirect_map) and path in _variants(entry.path):
+            return entry.status, _entry_target(redirect_map, entry), entry.preserve_query_string
+    slash = "/" if redirect_map.trailing_slash == "add" and _wants_slash(path) else ""
+    if host in redirect_map.aliases:
+        return redirect_map.alias_status, redirect_map.canonical + path + slash, True
+    if slash and host == redirect_map.canonical_host:
+        return redirect_map.alias_status, redirect_map.canonical + path + slash, True
+    return None
+
+
+def edge_chain(redirect_map: RedirectMap, url: str) -> list[str]:
+    """The URLs the edge sends ``url`` through (itself first, queries left out), rule by rule; RedirectError when it loops."""
+    chain = [url]
+    while (answer := _edge_answer(redirect_map, chain[-1])) is not None:
+        location = _without_query(answer[1])
+        if location in chain or len(chain) > MAX_HOPS:
+            raise RedirectError("redirect loop in the redirect rules: %s" % " -> ".join([*chain, location]))
+        chain.append(location)
+    return chain
+
+
 def expectations(redirect_map: RedirectMap) -> list[dict]:
-    """What each source URL of the map must answer from the outside, in one hop: ``url``, ``status``, the exact
-    ``location`` (for a request without a query string) and ``preserve_query_string``."""
-    found = [
-        {"url": url, "status": entry.status, "location": _entry_target(redirect_map, entry), "preserve_query_string": entry.preserve_query_string}
-        for entry, url in _path_sources(redirect_map)
-    ]
-    found.extend(
-        {"url": url, "status": redirect_map.alias_status, "location": final_target(redirect_map, url), "preserve_query_string": True}
-        for url in _host_sources(redirect_map)
-    )
+    """What each source URL of the map answers from the outside, one expectation per URL, as the edge evaluates the
+    rules (the first matching rule answers): ``url``, that answer's ``status``, its exact ``location`` (for a request
+    without a query string) and ``preserve_query_string``, and ``hops``, the redirects up to the final URL."""
+    # Each URL once: an alias root that a host-less path entry also lists is answered by that entry's rule.
+    sources = dict.fromkeys([url for _entry, url in _path_sources(redirect_map)] + _host_sources(redirect_map))
+    found = []
+    for url in sources:
+        answer = _edge_answer(redirect_map, url)
+        if answer is not None:
+            status, location, preserve = answer
+            found.append({"url": url, "status": status, "location": location, "preserve_query_string": preserve,
+                          "hops": len(edge_chain(redirect_map, url)) - 1})
     return found

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 
 from ansible_collections.launchready.core.plugins.module_utils._redirects import (
@@ -15,6 +17,7 @@ from ansible_collections.launchready.core.plugins.module_utils._redirects import
 )
 from ansible_collections.launchready.core.plugins.module_utils._rules_language import check_filter, check_target
 from ansible_collections.launchready.core.plugins.module_utils._rulesets import parse_rules
+from ansible_collections.launchready.core.tests.lab import rules_language
 
 
 def launch_map(**extra):
@@ -62,16 +65,79 @@ def test_rules_path_entries_first_then_aliases_and_every_expression_is_valid():
     parse_rules(rules, "http_request_dynamic_redirect", "launchready_")  # what cloudflare_rules does with them
 
 
+def edge_answer(rules, url):
+    """What the lab's edge answers for ``url`` with these rules: the first matching rule's (status, Location), or None."""
+    parts = urlsplit(url)
+    request = rules_language.fields(parts.scheme, parts.hostname, parts.path + ("?" + parts.query if parts.query else ""), "GET", {}, "127.0.0.1")
+    for rule in rules:
+        if rules_language.compile_filter(rule["expression"])(request):
+            parameters = rule["action_parameters"]["from_value"]
+            target = parameters["target_url"]
+            location = target["value"] if "value" in target else rules_language.compile_value(target["expression"])(request)
+            return parameters["status_code"], location
+    return None
+
+
+def edge_hops(rules, url):
+    hops = 0
+    while (answer := edge_answer(rules, url)) is not None:
+        hops, url = hops + 1, answer[1]
+        assert hops <= 5, "the rules loop"
+    return hops
+
+
+def assert_expectations_match_the_edge(redirect_map):
+    rules = redirect_rules(redirect_map)
+    found = expectations(redirect_map)
+    assert len({e["url"] for e in found}) == len(found), "one expectation per URL"
+    for expected in found:
+        assert edge_answer(rules, expected["url"]) == (expected["status"], expected["location"]), expected["url"]
+        assert edge_hops(rules, expected["url"]) == expected["hops"], expected["url"]
+    return {e["url"]: e for e in found}
+
+
 def test_expectations_are_one_hop_to_the_final_target():
     found = {e["url"]: e for e in expectations(launch_map())}
     assert found["https://www.example.com/pricing-old/"] == {
         "url": "https://www.example.com/pricing-old/", "status": 301, "location": "https://example.com/pricing", "preserve_query_string": True,
+        "hops": 1,
     }
     assert found["https://old-brand.example.com/team"]["location"] == "https://example.com/about"
     assert found["https://example.com/docs"]["status"] == 302
     assert found["https://www.example.com/"]["location"] == "https://example.com/"
     assert found["https://old-brand.example.com/launchready-redirect-check"]["location"] == "https://example.com/launchready-redirect-check"
     assert "https://example.com/launchready-redirect-check" not in found  # nothing to redirect on the canonical host with ignore
+
+
+@pytest.mark.parametrize("extra", [{}, {"trailing_slash": "add"}, {"status": 308}])
+def test_expectations_are_what_the_edge_answers_with_the_rules(extra):
+    assert_expectations_match_the_edge(launch_map(**extra))
+
+
+def test_a_host_less_path_entry_answers_an_alias_url_before_the_alias_rule():
+    # The path rules come first: the alias root gets the entry's 302, not the alias hosts' 301.
+    redirect_map = parse_redirect_map({"canonical": "example.com", "aliases": ["www.example.com"],
+                                       "paths": [{"from": "/", "to": "/home", "status": 302, "preserve_query_string": False}]})
+    found = assert_expectations_match_the_edge(redirect_map)
+    assert found["https://www.example.com/"] == {
+        "url": "https://www.example.com/", "status": 302, "location": "https://example.com/home", "preserve_query_string": False, "hops": 1,
+    }
+    assert found["https://www.example.com/launchready-redirect-check"]["status"] == 301
+
+
+def test_an_alias_url_that_a_canonical_host_entry_redirects_again_takes_two_hops():
+    # www.example.com/ -> (alias rule, keeps the path) example.com/ -> (path entry of example.com) example.com/welcome
+    redirect_map = parse_redirect_map({"canonical": "example.com", "aliases": ["www.example.com"], "status": 308,
+                                       "paths": [{"from": "example.com/", "to": "/welcome", "status": 302}]})
+    found = assert_expectations_match_the_edge(redirect_map)
+    assert found["https://www.example.com/"] == {
+        "url": "https://www.example.com/", "status": 308, "location": "https://example.com/", "preserve_query_string": True, "hops": 2,
+    }
+    assert found["https://example.com/"] == {
+        "url": "https://example.com/", "status": 302, "location": "https://example.com/welcome", "preserve_query_string": True, "hops": 1,
+    }
+    assert found["https://www.example.com/launchready-redirect-check"]["hops"] == 1
+    assert follow(redirect_map, "https://www.example.com/")[-1] == "https://example.com/welcome"
 
 
 def test_trailing_slash_add():
