@@ -151,7 +151,7 @@ def test_a_scoped_token_is_ok_and_a_too_broad_one_is_a_blocker(tmp_path, lab):
         # Without self-read, the probes see the other zone.
         probed = lab.add_token(["zone:read", "dns_records:edit"], zones=["*"])
         result = run_playbook(VERIFY, stage_vars(tmp_path, lab, fake_secrets(), launchready_cloudflare_api_token=probed,
-                                                 secrets_env_cloudflare_needs=["domain_routing"]))
+                                                 secrets_env_cloudflare_needs=["secrets_env"]))
         check = task(result, TOKEN_TASK)
         assert check["privileges"]["source"] == "probes"
         assert check["findings"][0]["title"] == "The Cloudflare API token reaches beyond the launch's zones"
@@ -160,7 +160,7 @@ def test_a_scoped_token_is_ok_and_a_too_broad_one_is_a_blocker(tmp_path, lab):
         # Scoped, readable, but more than the needs: can wait.
         extra = lab.add_token(["zone:read", "dns_records:edit", "zone_waf:edit", "api_tokens:read"], zones=[DEMO_ZONE])
         result = run_playbook(VERIFY, stage_vars(tmp_path, lab, fake_secrets(), launchready_cloudflare_api_token=extra,
-                                                 secrets_env_cloudflare_needs=["domain_routing"]))
+                                                 secrets_env_cloudflare_needs=["secrets_env"]))
         check = task(result, TOKEN_TASK)
         assert next((f["severity"], f["title"]) for f in check["findings"]) == (
             "can_wait", "The Cloudflare API token holds zone permissions no configured stage needs")

@@ -40,7 +40,7 @@ def run(monkeypatch, capsys, fake, token):
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
 
     def run(check_mode=False, **options):
-        args = dict(api_token=token, zones=options.pop("zones", [ZONE]), needs=options.pop("needs", ["domain_routing"]), **options)
+        args = dict(api_token=token, zones=options.pop("zones", [ZONE]), needs=options.pop("needs", ["secrets_env"]), **options)
         result = run_module(monkeypatch, capsys, cloudflare_token_info, args, fake, check_mode=check_mode)
         assert token not in json.dumps(result), "the API token leaked into the result"
         assert fake.writes == 0, "a check must never write"
@@ -87,7 +87,7 @@ def test_a_scoped_token_that_reads_itself_is_checked_from_its_policies_in_three_
     assert result["privileges"] == {"source": "policies", "held": {ZONE: ["dns_records:edit", "zone:read"]}, "missing": {}, "beyond_needs": {},
                                     "reach": []}
     assert titles(result) == [("ok", "The Cloudflare API token is active"), ("ok", "The Cloudflare API token holds only what the configured stages need")]
-    assert result["needed"] == {"zone:read": ["domain_routing"], "dns_records:edit": ["domain_routing"]}
+    assert result["needed"] == {"zone:read": ["secrets_env"], "dns_records:edit": ["secrets_env"]}
     assert "probes" not in result
 
 

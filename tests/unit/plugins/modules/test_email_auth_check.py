@@ -127,7 +127,8 @@ def test_spf_findings(change, title, severity):
 @pytest.mark.parametrize(
     "dmarc, title, severity",
     [
-        (["v=DMARC1; p=rejct; rua=mailto:d@example.com"], "p=rejct is not a policy", MUST_DO_NOW),
+        (["v=DMARC1; p=rejct; rua=mailto:d@example.com"], "p=rejct is not a policy, so receivers read it as p=none", CAN_WAIT),
+        (["v=DMARC1; p=rejct"], "p=rejct is not a policy", MUST_DO_NOW),
         (["v=DMARC1; p=reject; pct=150"], "pct=150 is out of range", MUST_DO_NOW),
         (["v=DMARC1; p=none; rua=dmarc@example.com"], "rua entry dmarc@example.com is not a report address", MUST_DO_NOW),
         (["v=DMARC1; p=none; rua=mailto:d@example.com", "v=DMARC1; p=reject"], "example.com has 2 DMARC records", MUST_DO_NOW),
