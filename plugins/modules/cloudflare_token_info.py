@@ -41,9 +41,8 @@ options:
   needs:
     description:
       - What the token is for, as stage names, permissions, or both.
-      - Stages are V(domain_routing) (C(zone:read), C(dns_records:edit)).
-        V(edge_security) needs C(zone:read), C(zone_settings:edit), C(dynamic_url_redirects:edit), C(cache_settings:edit),
-        C(zone_waf:edit) and C(ssl_and_certificates:edit).
+      - Stages are V(domain_routing) (records and the redirect map), which needs C(zone:read), C(dns_records:edit) and C(dynamic_url_redirects:edit).
+        V(edge_security) needs C(zone:read), C(zone_settings:edit), C(cache_settings:edit), C(zone_waf:edit) and C(ssl_and_certificates:edit).
         V(secrets_env) (mail DNS records) needs C(zone:read) and C(dns_records:edit).
         V(handover) reads C(zone), C(dns_records), C(zone_settings) and C(ssl_and_certificates).
         V(rollback) needs what V(domain_routing) and V(edge_security) need, without certificates.
