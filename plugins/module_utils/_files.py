@@ -17,11 +17,13 @@ def fsync_dir(path: str) -> None:
         os.close(dir_fd)
 
 
-def write_atomic(path: str, data: bytes, mode: int, uid: int = -1, gid: int = -1) -> None:
+def write_atomic(path: str, data: bytes, mode: int, uid: int = -1, gid: int = -1, *, sync_dir: bool = True) -> None:
     """Write ``data`` to a temporary file beside ``path`` with its final mode and owner, fsync it, rename it over ``path``.
 
     Readers see either the old file or the new one, never a partial one, and the file never exists
-    with looser permissions than ``mode``.
+    with looser permissions than ``mode``. When a step before the rename fails, the temporary file
+    is removed and ``path`` keeps its old content. ``sync_dir=False`` skips the final ``fsync_dir``,
+    for a caller that syncs the folder itself (one that tolerates file systems that cannot).
     """
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
@@ -43,4 +45,5 @@ def write_atomic(path: str, data: bytes, mode: int, uid: int = -1, gid: int = -1
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    fsync_dir(directory)
+    if sync_dir:
+        fsync_dir(directory)
