@@ -1,6 +1,6 @@
 # Copyright (c) launchready.core contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Environment files: validate, render, parse back and write atomically, never showing a value.
+"""Environment files: validate, render and parse back, never showing a value (``_files.write_atomic`` writes them).
 
 Two formats:
 
@@ -31,9 +31,7 @@ Error messages name keys, never values.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
@@ -241,39 +239,6 @@ def masked_listing(keys: list[str], marked: list[str] | None = None) -> str:
 
 def fingerprints(values: dict[str, str]) -> dict[str, str]:
     return {key: fingerprint(value) for key, value in sorted(values.items())}
-
-
-def write_atomic(path: str, data: bytes, mode: int, uid: int = -1, gid: int = -1) -> None:
-    """Write ``data`` to a temporary file beside ``path`` with its final mode and owner, fsync it, rename it over ``path``.
-
-    Readers see either the old file or the new one, never a partial one, and the file never exists
-    with looser permissions than ``mode``.
-    """
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        if uid != -1 or gid != -1:
-            os.fchown(fd, uid, gid)
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, path)
-    except BaseException:
-        if fd != -1:
-            os.close(fd)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def parse_mode(mode: str) -> int:

@@ -190,7 +190,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.launchready.core.plugins.module_utils import _origin_cert
 from ansible_collections.launchready.core.plugins.module_utils._cloudflare import CloudflareClient, CloudflareError, cloudflare_argument_spec
-from ansible_collections.launchready.core.plugins.module_utils._envfile import write_atomic
+from ansible_collections.launchready.core.plugins.module_utils._files import write_atomic
 
 
 def argument_spec() -> dict:

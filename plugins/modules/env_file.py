@@ -208,8 +208,8 @@ from ansible_collections.launchready.core.plugins.module_utils._envfile import (
     parse_mode,
     plan,
     validate,
-    write_atomic,
 )
+from ansible_collections.launchready.core.plugins.module_utils._files import write_atomic
 from ansible_collections.launchready.core.plugins.module_utils._redact import scrub
 
 

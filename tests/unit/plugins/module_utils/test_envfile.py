@@ -1,6 +1,6 @@
 # Copyright (c) launchready.core contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""_envfile: quoting that python-dotenv, Node and sh read back unchanged, validation before writing, atomic writes."""
+"""_envfile: quoting that python-dotenv, Node and sh read back unchanged, validation before writing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import shutil
-import stat
 import subprocess
 
 import pytest
@@ -175,28 +174,6 @@ def test_masked_listing_and_fingerprints():
     assert _envfile.masked_listing(["B", "A"], ["B"]) == "A=********\nB=******** (changed)\n"
     prints = _envfile.fingerprints({"A": "value"})
     assert prints == {"A": "sha256:cd42404d52ad"}
-
-
-def test_write_atomic_sets_mode_before_rename_and_leaves_no_temporary(tmp_path):
-    path = tmp_path / ".env"
-    path.write_text("old")
-    os.chmod(path, 0o644)
-    _envfile.write_atomic(str(path), b"new", 0o600)
-    assert path.read_bytes() == b"new"
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert os.listdir(tmp_path) == [".env"]
-
-
-def test_write_atomic_cleans_up_on_failure(tmp_path, monkeypatch):
-    path = tmp_path / ".env"
-
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(_envfile.os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
-        _envfile.write_atomic(str(path), b"data", 0o600)
-    assert os.listdir(tmp_path) == []
 
 
 def test_parse_mode():
