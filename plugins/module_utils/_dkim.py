@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
-import tempfile
 import traceback
 from dataclasses import dataclass, field
 
@@ -282,25 +280,3 @@ def choose_base(existing: list[str], fixed: str | None, prefix: str, rotate: boo
     if current is None or rotate:
         return next_base(prefix, current, year)
     return current
-
-
-def write_private_key(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file in the same directory, then a rename), mode 0600 from the start."""
-    directory = os.path.dirname(path) or "."
-    handle, temporary = tempfile.mkstemp(prefix=".dkim-", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(handle, 0o600)
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    directory_handle = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(directory_handle)
-    finally:
-        os.close(directory_handle)

@@ -180,6 +180,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.launchready.core.plugins.module_utils import _dkim
+from ansible_collections.launchready.core.plugins.module_utils._files import write_atomic
 
 
 def current_year() -> int:
@@ -265,7 +266,7 @@ def main() -> None:
                 if path is None:
                     generated.append({"selector": selector, "private_key": pem.decode("ascii")})
                 else:
-                    _dkim.write_private_key(path, pem)
+                    write_atomic(path, pem, 0o600)
         elif path is not None and os.stat(path).st_mode & 0o777 != 0o600:
             changed = True
             if not module.check_mode:
