@@ -13,15 +13,16 @@ times are never read, so copying or touching an old snapshot does not make it th
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ansible_collections.launchready.core.plugins.module_utils._files import fsync_dir, write_atomic
 from ansible_collections.launchready.core.plugins.module_utils._records import (
     PROXIABLE_TYPES,
     SUPPORTED_TYPES,
@@ -107,31 +108,14 @@ def write_snapshot(path: str, snapshot: dict) -> None:
     text = json.dumps(snapshot, indent=2, sort_keys=True) + "\n"
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".snapshot-", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise SnapshotError("cannot write a snapshot in %s: %s" % (folder, exc.strerror or exc)) from None
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            os.fchmod(stream.fileno(), 0o600)
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        write_atomic(path, text.encode("utf-8"), 0o600, sync_dir=False)
     except OSError as exc:
         raise SnapshotError("cannot write the snapshot %s: %s" % (path, exc.strerror or exc)) from None
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    try:
-        directory = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(directory)
-    except OSError:
-        pass  # some file systems cannot sync a folder; the rename is done either way
-    finally:
-        os.close(directory)
+    with contextlib.suppress(OSError):  # some file systems cannot sync a folder; the rename is done either way
+        fsync_dir(folder)
 
 
 def read_snapshot(path: str) -> dict:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -10,6 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from ansible_collections.launchready.core.plugins.module_utils import _files, _snapshot
 from ansible_collections.launchready.core.plugins.module_utils._snapshot import (
     FORMAT,
     FORMAT_VERSION,
@@ -99,7 +101,7 @@ def test_the_newest_snapshot_is_chosen_by_the_name_never_by_the_file_time(tmp_pa
     for name in names:
         (tmp_path / name).write_text("{}")
     for other in ("sub.example.com-20260101T000000.000000Z.json", "example.com-latest.json", "example.com-20990101T000000Z.json.tmp",
-                  ".snapshot-x.tmp", "notes.txt"):
+                  ".example.com-20990101T000000.000000Z.json.k2j4x9.tmp", "notes.txt"):
         (tmp_path / other).write_text("{}")
     (tmp_path / "example.com-20990101T000000.000000Z.json").mkdir()  # a folder is not a snapshot
     os.utime(tmp_path / names[1], (4102444800, 4102444800))  # the oldest name, touched in 2100
@@ -124,6 +126,30 @@ def test_a_snapshot_is_written_atomically_0600_in_a_0700_folder_and_read_back(tm
     data["records"] = []
     write_snapshot(str(path), data)  # replaces the file whole
     assert read_snapshot(str(path))["records"] == [] and stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_failed_snapshot_write_is_a_snapshot_error_and_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / snapshot_filename(ZONE, CREATED)
+    write_snapshot(str(path), snapshot())
+    before = path.read_bytes()
+
+    def disk_full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_files.os, "write", disk_full)
+    with pytest.raises(SnapshotError, match=r"^cannot write the snapshot .*: No space left on device$"):
+        write_snapshot(str(path), dict(snapshot(), records=[]))
+    assert path.read_bytes() == before and os.listdir(tmp_path) == [path.name]
+
+
+def test_a_folder_that_cannot_be_synced_does_not_fail_the_snapshot(tmp_path, monkeypatch):
+    def cannot_sync_folders(path):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(_snapshot, "fsync_dir", cannot_sync_folders)
+    path = tmp_path / snapshot_filename(ZONE, CREATED)
+    write_snapshot(str(path), snapshot())
+    assert read_snapshot(str(path)) == snapshot()
 
 
 @pytest.mark.parametrize("content, message", [
