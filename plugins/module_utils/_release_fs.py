@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
+from ansible_collections.launchready.core.plugins.module_utils._files import fsync_dir, write_atomic
 from ansible_collections.launchready.core.plugins.module_utils._releases import (
     BAD_MARKER,
     CURRENT_LINK,
@@ -60,30 +61,6 @@ class LockBusy(Exception):
 
 def _token() -> str:
     return secrets.token_hex(4)
-
-
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_file_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    tmp = "%s.tmp-%s" % (path, _token())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(os.path.dirname(path))
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -230,7 +207,7 @@ def acquire_lock(root: str, record: LockRecord) -> None:
         os.mkdir(path, 0o755)
     except FileExistsError:
         raise LockBusy() from None
-    write_file_atomic(os.path.join(path, LOCK_OWNER_FILE), record.to_json())
+    write_atomic(os.path.join(path, LOCK_OWNER_FILE), record.to_json().encode("utf-8"), 0o644)
 
 
 def take_over_lock(root: str, record: LockRecord, seen: LockState) -> None:
@@ -392,7 +369,7 @@ def create_release(root: str, step: Step, git: str | None) -> str | None:
     os.mkdir(building, 0o755)
     try:
         marker = step.entry.to_line() if step.entry else "{}\n"
-        write_file_atomic(os.path.join(building, UNFINISHED_MARKER), marker)
+        write_atomic(os.path.join(building, UNFINISHED_MARKER), marker.encode("utf-8"), 0o644)
         commit = _populate(root, step, building, git)
         link_shared(root, building, step.shared_dirs, step.shared_files)
         os.rename(building, os.path.join(releases_dir, step.release))
@@ -439,7 +416,7 @@ def apply(root: str, plan: Plan, git: str | None = None, failure_entry: Callable
                 os.unlink(marker)
                 fsync_dir(release_dir)
         elif step.kind == "mark_bad":
-            write_file_atomic(os.path.join(release_dir, BAD_MARKER), step.entry.to_line() if step.entry else "{}\n")
+            write_atomic(os.path.join(release_dir, BAD_MARKER), (step.entry.to_line() if step.entry else "{}\n").encode("utf-8"), 0o644)
         elif step.kind == "log" and step.entry is not None:
             append_log(root, step.entry)
     return commits
