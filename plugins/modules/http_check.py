@@ -206,6 +206,18 @@ options:
       - Seconds to wait for each connection, TLS handshake and answer.
     type: float
     default: 10
+  retry_for:
+    description:
+      - Seconds to keep asking again, every O(retry_interval) seconds, the expectations that do not hold yet, for a server that is
+        starting or reloading (a deploy's health check). Each keeps the verdict of its last answer. V(0) asks once.
+      - Cheaper than the task keyword C(until), which runs the whole module again for every attempt.
+    type: float
+    default: 0
+  retry_interval:
+    description:
+      - Seconds between two rounds of O(retry_for).
+    type: float
+    default: 0.25
   concurrency:
     description:
       - How many expectations are checked at the same time (and the most connections open at once).
@@ -340,6 +352,11 @@ checked:
   returned: always
   type: int
   sample: 5
+rounds:
+  description: How many times the expectations were asked (1 without O(retry_for); more when some did not hold at first).
+  returned: always
+  type: int
+  sample: 2
 results:
   description: What each URL answered, in the order of O(expectations).
   returned: always
@@ -441,10 +458,11 @@ results:
 
 # Ansible modules import after their documentation (validate-modules checks it).
 import asyncio
+import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, FAIL_ON_CHOICES, MUST_DO_NOW, failure, ranked, summarize
+from ansible_collections.launchready.core.plugins.module_utils._findings import CAN_WAIT, FAIL_ON_CHOICES, MUST_DO_NOW, OK, failure, ranked, summarize
 from ansible_collections.launchready.core.plugins.module_utils._http_expectations import (
     JMESPATH_IMPORT_ERROR,
     METHODS,
@@ -465,8 +483,14 @@ from ansible_collections.launchready.core.plugins.module_utils._http_probe impor
 )
 
 
-async def check(expectations: list[Expectation], resolve: Resolve, params: dict) -> list[Verdict]:
+async def judge(probe: HttpProbe, expectations: list[Expectation], params: dict) -> list[Verdict]:
     """Probe every expectation's URL concurrently (the probe bounds how many at once), then judge each."""
+    results = await asyncio.gather(*(probe.probe(exp.url, exp.method, exp.tls.versions_to_refuse if exp.tls else ()) for exp in expectations))
+    return [evaluate(exp, result, params["stage"], tuple(params["stale_hosts"])) for exp, result in zip(expectations, results, strict=True)]
+
+
+async def check(expectations: list[Expectation], resolve: Resolve, params: dict) -> tuple[list[Verdict], int]:
+    """Judge every expectation, then ask again those that do not hold until they do or retry_for runs out; also return the rounds made."""
     probe = HttpProbe(
         resolve=resolve,
         ca_path=params["ca_path"],
@@ -474,11 +498,18 @@ async def check(expectations: list[Expectation], resolve: Resolve, params: dict)
         concurrency=params["concurrency"],
         max_redirects=params["max_redirects"],
     )
+    deadline = time.monotonic() + params["retry_for"]
     async with probe:
-        results = await asyncio.gather(
-            *(probe.probe(exp.url, exp.method, exp.tls.versions_to_refuse if exp.tls else ()) for exp in expectations)
-        )
-    return [evaluate(exp, result, params["stage"], tuple(params["stale_hosts"])) for exp, result in zip(expectations, results, strict=True)]
+        verdicts = await judge(probe, expectations, params)
+        rounds = 1
+        pending = [index for index, verdict in enumerate(verdicts) if verdict.finding.severity != OK]
+        while pending and time.monotonic() + params["retry_interval"] < deadline:
+            await asyncio.sleep(params["retry_interval"])
+            for index, verdict in zip(pending, await judge(probe, [expectations[index] for index in pending], params), strict=True):
+                verdicts[index] = verdict
+            rounds += 1
+            pending = [index for index in pending if verdicts[index].finding.severity != OK]
+    return verdicts, rounds
 
 
 def main() -> None:
@@ -534,6 +565,8 @@ def main() -> None:
             resolve=dict(type="list", elements="raw", default=[]),
             ca_path=dict(type="path"),
             timeout=dict(type="float", default=10.0),
+            retry_for=dict(type="float", default=0.0),
+            retry_interval=dict(type="float", default=0.25),
             concurrency=dict(type="int", default=20),
             max_redirects=dict(type="int", default=10),
             stage=dict(type="str", default="http_check"),
@@ -552,10 +585,12 @@ def main() -> None:
             module.fail_json(msg=missing_required_lib(library), exception=error)
     if params["timeout"] <= 0:
         module.fail_json(msg="timeout must be more than 0 seconds")
+    if params["retry_for"] < 0 or params["retry_interval"] <= 0:
+        module.fail_json(msg="retry_for must be 0 or more seconds and retry_interval more than 0")
     try:
         expectations = build_expectations(params["expectations"])
         resolve = Resolve.parse(params["resolve"])
-        verdicts = asyncio.run(check(expectations, resolve, params))
+        verdicts, rounds = asyncio.run(check(expectations, resolve, params))
     except (ExpectationError, ProbeConfigError) as exc:
         module.fail_json(msg=str(exc))
     findings = [verdict.finding for verdict in verdicts]
@@ -564,6 +599,7 @@ def main() -> None:
         findings=ranked(findings),
         summary=summarize(findings),
         checked=len(expectations),
+        rounds=rounds,
         results=[result_entry(verdict) for verdict in verdicts],
     )
     blocked = failure(findings, params["fail_on"], "HTTP")

@@ -213,6 +213,7 @@ def test_expectations_are_checked_concurrently(launch, pki, capsys):
         ({"ca_path": "/nonexistent/ca.pem"}, "ca_path /nonexistent/ca.pem cannot be read as a PEM CA bundle"),
         ({"timeout": 0}, "timeout must be more than 0 seconds"),
         ({"concurrency": 0}, "concurrency must be at least 1"),
+        ({"retry_interval": 0}, "retry_for must be 0 or more seconds and retry_interval more than 0"),
         ({"expectations": [{"url": "https://www.example.test/", "status": "ok"}]}, "Elements value for option 'status'"),
     ],
 )  # fmt: skip
@@ -244,3 +245,24 @@ def test_jmespath_is_needed_only_for_json_assertions(monkeypatch, capsys):
         assert result["summary"] == {"must_do_now": 0, "can_wait": 0, "ok": 1}
     finally:
         site.stop()
+
+
+def test_retry_for_asks_again_only_what_does_not_hold_yet(launch, pki, capsys):
+    plain, secure = launch
+    answers = iter([b'{"status": "starting"}'] * 3)
+
+    def reloading(_request):
+        return next(answers, b'{"status": "ok"}')
+
+    secure.route("/ready", 200, [("Content-Type", "application/json")], reloading, host=API)
+    expectations = [{"url": "https://%s/ready" % API, "json": {"status": "ok"}}, {"url": "https://%s/healthz" % API, "status": 200}]
+    result = run(capsys, **options(plain, secure, pki, expectations, retry_for=5, retry_interval=0.05))
+    assert result["rounds"] == 4 and result["summary"]["ok"] == 2
+    paths = [request["path"] for request in secure.requests()]
+    assert paths.count("/ready") == 4 and paths.count("/healthz") == 1
+
+    started = time.monotonic()
+    never = run(capsys, **options(plain, secure, pki, [{"url": "https://%s/healthz" % API, "status": 503}], retry_for=0.5, retry_interval=0.1))
+    assert 0.3 <= time.monotonic() - started < 2.0
+    assert never["rounds"] >= 3 and never["findings"][0]["severity"] == "must_do_now"
+    assert run(capsys, **options(plain, secure, pki, [{"url": "https://%s/healthz" % API, "status": 503}]))["rounds"] == 1
