@@ -362,6 +362,44 @@ def test_the_redirect_map_answers_in_one_hop_and_the_zones_own_rule_keeps_its_pl
     assert len(redirects) >= 40 and all(entry["passed"] and entry["redirects"] == 1 for entry in redirects)
 
 
+def test_an_alias_url_that_a_canonical_host_entry_redirects_again_passes_the_roles_verification(lab):
+    """www.<zone>/ answers the alias rule (to <zone>/, path kept), whose root entry redirects again (to /welcome/): the role
+    must expect that first answer and two hops, as the edge gives them, or its own verification fails the launch."""
+    zone = "hops%s.test" % uuid.uuid4().hex[:8]
+    lab.add_zone(zone)
+    token = lab.add_token(["zone:read", "dns_records:edit", "dynamic_url_redirects:edit"], zones=[zone])
+    try:
+        run = run_playbook(playbook("domain_routing"), {
+            "launchready_cloudflare_api_token": token,
+            "launchready_cloudflare_api_base_url": lab.api_base_url,
+            "launchready_http_resolve": ["*:80:127.0.0.1:%d" % lab.edge_http_port, "*:443:127.0.0.1:%d" % lab.edge_https_port],
+            "launchready_http_ca_path": str(lab.edge_ca_file),
+            "domain_routing_zone": zone,
+            "domain_routing_subdomains": [{"name": "@", "addresses": ["127.0.0.1"]}, {"name": "www", "cname": "@"}],
+            "domain_routing_nameservers": ["127.0.0.1:%d" % lab.dns_port],
+            "domain_routing_edge_ipv4": ["127.0.0.1"],
+            "domain_routing_canonical_host": zone,
+            "domain_routing_redirect_map": {"paths": [{"from": "https://%s/" % zone, "to": "/welcome/"}]},
+            "domain_routing_stale_link_pages": [],
+            "domain_routing_wait_timeout": 60,
+        })
+        assert token not in run.output, "the API token was printed"
+        assert run.rc == 0 and run.recap["failed"] == 0, run.output[-5000:]
+        checked = {entry["url"]: entry for entry in task(run, "Ask every source URL of the redirect map, and read the canonical pages")["results"]}
+        assert all(entry["passed"] for entry in checked.values()), [entry["failed"] for entry in checked.values() if not entry["passed"]]
+        for scheme in ("https", "http"):
+            www_root = checked["%s://www.%s/?from=launchready" % (scheme, zone)]
+            assert (www_root["status"], www_root["redirects"]) == (301, 2), www_root
+            assert www_root["headers"]["location"] == "https://%s/?from=launchready" % zone, www_root
+            root = checked["%s://%s/?from=launchready" % (scheme, zone)]
+            assert (root["status"], root["redirects"], root["headers"]["location"]) == (301, 1, "https://%s/welcome/?from=launchready" % zone), root
+            sample = checked["%s://www.%s/launchready-redirect-check?from=launchready" % (scheme, zone)]
+            assert (sample["redirects"], sample["headers"]["location"]) == (1, "https://%s/launchready-redirect-check?from=launchready" % zone), sample
+        assert len(checked) == 6
+    finally:
+        lab.delete_zone(zone)
+
+
 # The Jinja plan must follow a map exactly as the collection's redirect model does.
 RENDER = """
 - name: Render the redirect plan
@@ -391,6 +429,8 @@ MAPS = [
         {"from": "/a", "to": "/b"}, {"from": "/b", "to": "/c/"}, {"from": "/", "to": "/home/", "status": 308},
         {"from": "/img.png", "to": "/images/img.png"}]}},
     {"canonical": "example.com", "map": {"www": False, "aliases": ["shop.example.com"], "trailing_slash": "add"}},
+    # The www root answers the alias rule, then the canonical root's entry: two hops.
+    {"canonical": "example.com", "map": {"paths": [{"from": "https://example.com/", "to": "/welcome/", "status": 302}]}},
 ]
 
 
@@ -420,14 +460,20 @@ def test_the_roles_plan_follows_a_map_as_the_redirect_model_does(tmp_path):
         assert plan["errors"] == [] and plan["zone_map"]["aliases"] == list(model.aliases)
         got = {}
         for expectation in plan["expectations"]:
-            url = expectation["url"].replace("?from=launchready", "")
-            location = expectation["location"].replace("?from=launchready", "")
-            got[url] = (expectation["status"], location)
+            url, _mark, query = expectation["url"].partition("?")
+            got[url] = (expectation["status"], expectation["location"], expectation["hops"], query)
         for wanted in _redirects.expectations(model):
-            assert got[wanted["url"]] == ([wanted["status"]], wanted["location"]), wanted
-            plain = "http" + wanted["url"][5:]
-            assert got[plain] == ([wanted["status"]], wanted["location"]), plain
+            # A query string is sent unless the Location has one of its own that the rule adds to; a rule that keeps it shows it.
+            query = "" if wanted["preserve_query_string"] and "?" in wanted["location"] else "from=launchready"
+            location = wanted["location"] + ("?" + query if query and wanted["preserve_query_string"] else "")
+            for url in (wanted["url"], "http" + wanted["url"][5:]):
+                assert got[url] == ([wanted["status"]], location, wanted["hops"], query), url
         assert len(got) == 2 * len({w["url"] for w in _redirects.expectations(model)})
+    www_root = [e for e in task(run, "Plan")["results"][3]["ansible_facts"]["plan"]["expectations"]
+                if e["url"] == "https://www.example.com/?from=launchready"]
+    assert www_root == [{"url": "https://www.example.com/?from=launchready", "status": [301], "location": "https://example.com/?from=launchready",
+                         "hops": 2, "title": "https://www.example.com/?from=launchready answers 301 to https://example.com/?from=launchready"
+                                             " (2 hops to its final URL)"}]
 
 
 # --- bad inputs: a clear error, and nothing written ------------------------------------------
