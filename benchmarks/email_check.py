@@ -491,9 +491,13 @@ WHY = (
      "receivers send no reports to an outside domain that publishes no <domain>._report._dmarc authorization (RFC 9990 section 4, "
      "RFC 7489 section 7.1); checkdmarc warns, ours blocks because the reports are silently lost"),
     ("dmarc", re.compile(r"no p= tag$"),
-     "a record without a valid p but with a valid rua is read as p=none (RFC 7489 section 6.6.3, kept by RFC 9989), so "
-     "checkdmarc accepts it with a warning; ours blocks, saying RFC 7489 receivers may ignore the record, which is only true "
-     "when rua is missing or invalid too"),
+     "without a p tag and without a valid rua, RFC 7489 receivers apply no DMARC processing at all (RFC 7489 section 6.6.3), "
+     "so ours blocks; checkdmarc follows RFC 9989, where a missing p means p=none, and only warns. With a valid rua both read "
+     "the record as p=none (ours: can wait)"),
+    ("dmarc", re.compile(r"^verdicts differ no blocker v=DMARC1; p=(?!(?:none|quarantine|reject)\b)[^;]*;.*\brua="),
+     "a p that is not a policy, with a valid rua, is read as p=none (RFC 7489 section 6.6.3, policy discovery step 6: receivers "
+     "act as if the record said p=none and keep sending reports), so ours ranks it can wait like p=none and asks for the policy "
+     "meant; checkdmarc rejects the whole record for the invalid tag value"),
     ("dmarc", re.compile(r"is not an alignment mode$"),
      "RFC 9989 section 4.8 discards an invalid tag value in favour of the default, so checkdmarc warns and reads adkim=r; ours "
      "asks for a fix because the owner asked for an alignment mode and silently gets relaxed"),
