@@ -544,7 +544,8 @@ def plan_activated(snapshot: Snapshot, context: Context, name: str, keep: int | 
     if not (snapshot.current == name and release.status == GOOD):
         _switch_and_finish(plan, snapshot, context, release)
     if keep is not None:
-        for old in releases_to_remove(releases, name, keep):
+        # The release switched from stays too: a failed check after the switch goes back to it.
+        for old in releases_to_remove(releases, name, keep, (snapshot.current,) if snapshot.current else ()):
             _remove(plan, context, old, "keep_releases=%d" % keep)
     return plan
 

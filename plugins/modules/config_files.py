@@ -10,8 +10,8 @@ short_description: Write a few configuration files in one task, each atomically 
 version_added: 0.1.0
 description:
   - Writes each file of O(files) whose content, mode, owner or group differs from what is on the host, and creates missing parent folders.
-    One task for several files, where M(ansible.builtin.template) or M(ansible.builtin.copy) would make one round trip (or two) per file:
-    the C(launchready.core.deploy) role writes the app server's configuration with it on every deploy.
+    One task for several files, where M(ansible.builtin.template) or M(ansible.builtin.copy) would make one round trip (or two) per file.
+    The C(launchready.core.deploy) role writes the app server's configuration with it on every deploy.
   - The content is given, typically rendered on the control node with C(lookup('ansible.builtin.template', ...)).
   - Writes atomically. The content goes to a temporary file in the same folder that already has its final mode, owner and group, is flushed
     to disk and renamed over the old file, so readers (a process manager reading its configuration) never see a partial file.
@@ -28,6 +28,7 @@ attributes:
   platform:
     support: full
     platforms: posix
+    description: Needs atomic C(rename), as on Linux, BSD and macOS.
 options:
   files:
     description:

@@ -10,6 +10,7 @@ import time
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.launchready.core.plugins.module_utils import _http_check
 from ansible_collections.launchready.core.plugins.modules import http_check
 from ansible_collections.launchready.core.tests.unit.plugins.http_responder import Pki, Site
 
@@ -227,10 +228,10 @@ def test_bad_options_fail_before_any_request(launch, pki, capsys, change, messag
 
 
 def test_missing_libraries(monkeypatch, capsys):
-    monkeypatch.setattr(http_check, "JMESPATH_IMPORT_ERROR", "Traceback: no jmespath")
+    monkeypatch.setattr(_http_check, "JMESPATH_IMPORT_ERROR", "Traceback: no jmespath")
     result = run(capsys, expectations=[{"url": "http://127.0.0.1:9/", "json": {"a": 1}}])
     assert result["failed"] is True and result["msg"].startswith("Failed to import the required Python library (jmespath)")
-    monkeypatch.setattr(http_check, "HTTPX_IMPORT_ERROR", "Traceback: no httpx")
+    monkeypatch.setattr(_http_check, "HTTPX_IMPORT_ERROR", "Traceback: no httpx")
     result = run(capsys, expectations=[{"url": "http://127.0.0.1:9/"}])
     assert result["failed"] is True and result["msg"].startswith("Failed to import the required Python library (httpx)")
 
@@ -239,8 +240,8 @@ def test_jmespath_is_needed_only_for_json_assertions(monkeypatch, capsys):
     site = Site.start()
     site.route("/", 200, body="fine")
     try:
-        monkeypatch.setattr(http_check, "JMESPATH_IMPORT_ERROR", "Traceback: no jmespath")
-        monkeypatch.setattr(http_check, "CRYPTOGRAPHY_IMPORT_ERROR", "Traceback: no cryptography")
+        monkeypatch.setattr(_http_check, "JMESPATH_IMPORT_ERROR", "Traceback: no jmespath")
+        monkeypatch.setattr(_http_check, "CRYPTOGRAPHY_IMPORT_ERROR", "Traceback: no cryptography")
         result = run(capsys, expectations=[{"url": site.url("/"), "body_contains": "fine"}])
         assert result["summary"] == {"must_do_now": 0, "can_wait": 0, "ok": 1}
     finally:
