@@ -13,6 +13,9 @@ description:
     (files and folders every release shares, such as C(.env) and uploads) and C(<root>/current), a relative symbolic link to the live release.
   - Each V(state) is one step of a deploy or a rollback. The C(launchready.core.deploy) role makes these calls in order, health-checks a release
     before and after the switch, and switches back by itself when a check fails.
+  - V(state=activated) can also start the release on a side port (O(candidate_command)), check it there (O(health_url)), reload the app
+    server (O(reload_command)), remove the oldest releases (O(keep_releases)) and release the lock (O(release_lock)), all in the one task.
+    Each task costs a new Python process on the host (about a third of a second), and a deploy has to be quick.
   - Every change is appended to the audit log C(<root>/releases.log), one JSON object per line with the keys C(time), C(action)
     (V(deploy), V(activate), V(rollback), V(failed), V(bad) or V(cleaned)), C(release), C(revision), C(user), C(health), C(schema_version),
     C(previous) and C(message).
@@ -173,8 +176,39 @@ options:
   health:
     description:
       - The result of the health check behind this task, as text (such as C(GET /healthz 503 after 10 s on 127.0.0.1:8001)), recorded in the
-        C(health) field of the V(activate), V(rollback) and V(bad) log lines.
+        C(health) field of the V(activate), V(rollback) and V(bad) log lines. With O(health_url), the check's own summary is recorded.
     type: str
+  health_url:
+    description:
+      - With V(state=activated), a health check before the switch. This URL (typically the release started on a side port of the host) is
+        asked from the host every 0.2 seconds until it answers one of O(health_status) with O(health_json), for up to O(health_timeout)
+        seconds. Only when it does is C(current) switched. When it does not, the release is marked bad (a V(bad) log line with the last
+        answer), C(current) does not move and the task fails with that answer.
+      - Asked only when C(current) is to move; check mode does not ask it.
+    type: str
+  candidate_command:
+    description:
+      - With O(health_url), a command (program and arguments, run without a shell) that starts the release where O(health_url) asks it,
+        such as the app server on a side port, run first. When it fails, the release is marked bad as for a failed health check.
+      - Stopping it is left to O(reload_command) after the switch, and to the caller when the check fails.
+    type: list
+    elements: str
+  health_status:
+    description:
+      - The statuses a healthy O(health_url) answers.
+    type: list
+    elements: int
+    default: [200]
+  health_json:
+    description:
+      - Top-level keys the JSON answer of O(health_url) must hold, with these values, such as C({"status": "ok", "release": "<release>"}).
+    type: dict
+    default: {}
+  health_timeout:
+    description:
+      - Seconds to wait for O(health_url) to answer healthy.
+    type: float
+    default: 30
   deployer:
     description:
       - Who deploys, recorded in the log and the lock, such as C(alice) or C(ci). Defaults to the user the module runs as.
@@ -189,6 +223,12 @@ options:
         (the deploy role makes a random one with C(run_once)). Required with V(state=locked).
       - When the lock is held with another id, every state that changes the deploy root fails.
     type: str
+  release_lock:
+    description:
+      - Release the deploy lock that O(lock_id) holds when the task succeeds, as V(state=unlocked) would, in the same task. For the last
+        task of a deploy that changes the deploy root (such as the switch).
+    type: bool
+    default: false
   lock_message:
     description:
       - Why the lock is held, shown to anyone the lock refuses, such as C(deploy of 3f2a9c1 by the launch playbook).
@@ -252,13 +292,14 @@ EXAMPLES = r"""
     shared_files: [.env]
     lock_id: "{{ deploy_lock_id }}"
 
-- name: Switch current to the release once its health check passed on the side port
+- name: Switch current to the release once it answers healthy on the side port where it was started
   launchready.core.deploy_release:
     root: /srv/members
     state: activated
     release: "{{ deploy_release_name }}"
+    health_url: http://127.0.0.1:8001/healthz
+    health_json: {status: ok}
     schema_version: "{{ migrations.schema_version }}"
-    health: "{{ side_port_check.summary }}"
     lock_id: "{{ deploy_lock_id }}"
   register: switched
 
@@ -321,8 +362,16 @@ current:
   returned: always
   type: str
   sample: 20261127T221500Z-3f2a9c1
+health:
+  description:
+    - With O(health_url), what the health check before the switch saw, in one line (also when the task fails); otherwise null.
+  returned: always
+  type: str
+  sample: GET http://127.0.0.1:8001/healthz 200 after 3 attempt(s)
 previous:
-  description: The release C(current) pointed to before the task, or null. After a switch, the release to switch back to.
+  description:
+    - The release C(current) pointed to before the task, or null. After a switch, the release to switch back to.
+    - Also returned when the task fails after it read the deploy root (a failed O(reload_command) leaves C(current) switched).
   returned: always
   type: str
   sample: 20261120T090000Z-8e1d2b4
@@ -447,6 +496,7 @@ from ansible_collections.launchready.core.plugins.module_utils._release_fs impor
     scan,
     take_over_lock,
 )
+from ansible_collections.launchready.core.plugins.module_utils._release_health import Health, wait_healthy
 from ansible_collections.launchready.core.plugins.module_utils._releases import (
     ACQUIRE,
     HELD,
@@ -479,6 +529,7 @@ from ansible_collections.launchready.core.plugins.module_utils._releases import 
 )
 
 CHANGING_STATES = ("present", "activated", "rolled_back", "bad", "cleaned")
+
 DEFAULT_KEEP_RELEASES = 5
 
 
@@ -495,6 +546,8 @@ class Task:
         self.lock_id = self.params["lock_id"]
         self.stale_after = self.params["lock_stale_after"]
         self.git: str | None = None
+        self.health: str | None = None
+        self.previous: str | None = None
 
     def record(self, lock_id: str) -> LockRecord:
         return LockRecord(
@@ -548,7 +601,7 @@ class Task:
         snapshot = scan(self.root)
         releases = inventory(snapshot)
         result = self.report(snapshot.current, snapshot.current, releases, None)
-        result.update(changed=bool(plan), plan=plan, removed=[], reloaded=False)
+        result.update(changed=bool(plan), plan=plan, removed=[], reloaded=False, health=None)
         if self.module.check_mode and plan:
             result["lock"] = self.planned_lock(state)
         return result
@@ -605,10 +658,10 @@ class Task:
             self.module.warn(text + " (check mode: an earlier task may create it)")
         return source, shared_dirs, shared_files
 
-    def plan(self, snapshot: Snapshot, inputs: tuple[Source, list[str], list[str]] | None) -> Plan:
+    def plan(self, snapshot: Snapshot, inputs: tuple[Source, list[str], list[str]] | None, health: str | None = None) -> Plan:
         params = self.params
         state = params["state"]
-        context = Context(now=self.now, user=self.user, health=params["health"], schema_version=params["schema_version"])
+        context = Context(now=self.now, user=self.user, health=health or params["health"], schema_version=params["schema_version"])
         if state == "present" and inputs is not None:
             source, shared_dirs, shared_files = inputs
             return plan_present(snapshot, context, params["release"], source, shared_dirs, shared_files, params["revision"])
@@ -655,7 +708,11 @@ class Task:
         reloaded = False
         try:
             plan = self.plan(snapshot, inputs)
+            self.previous = plan.previous
             before = inventory(snapshot)
+            health_check = state == "activated" and self.params["health_url"] and plan.current_after != plan.previous
+            if health_check and not self.module.check_mode:
+                plan = self.check_health(snapshot, inputs)
             if plan.changed and not self.module.check_mode:
                 apply(self.root, plan, self.git, self.failure_entry)
             moved = plan.current_after != plan.previous
@@ -665,6 +722,9 @@ class Task:
         finally:
             if temporary_lock:
                 release_lock(self.root)
+        unlocked = self.params["release_lock"] and decision == HELD and not self.module.check_mode
+        if unlocked:
+            release_lock(self.root)
         for warning in plan.warnings:
             self.module.warn(warning)
         if self.module.check_mode:
@@ -674,14 +734,46 @@ class Task:
             after_current, after = rescanned.current, inventory(rescanned)
         result = self.report(after_current, plan.previous, after, plan.release)
         steps = [step.describe() for step in plan.steps]
+        if health_check:
+            steps.insert(0, "ask %s until it answers healthy, before the switch" % self.params["health_url"])
+            if self.params["candidate_command"]:
+                steps.insert(0, "start the release to check: %s" % " ".join(self.params["candidate_command"]))
         if reload_command and moved:
             steps.append("run the reload command: %s" % " ".join(reload_command))
-        result.update(changed=plan.changed, plan=steps, removed=plan.removed, reloaded=reloaded)
+        if self.params["release_lock"] and decision == HELD:
+            steps.append("release the deploy lock %s/%s" % (self.root, LOCK_DIR))
+        result.update(changed=plan.changed, plan=steps, removed=plan.removed, reloaded=reloaded, health=self.health)
         if self.module._diff:
             result["diff"] = dict(
                 before=diff_view(snapshot.current, before), after=diff_view(after_current, after), before_header=self.root, after_header=self.root
             )
         return result
+
+    def check_health(self, snapshot: Snapshot, inputs: tuple[Source, list[str], list[str]] | None) -> Plan:
+        """The switch's plan once the release answers healthy; otherwise mark it bad and fail."""
+        params = self.params
+        health = self.start_candidate()
+        if health is None:
+            health = wait_healthy(params["health_url"], params["health_status"], params["health_json"], params["health_timeout"])
+        self.health = health.text
+        if health.healthy:
+            return self.plan(snapshot, inputs, health.text)
+        context = Context(now=self.now, user=self.user, health=health.text, schema_version=params["schema_version"])
+        apply(self.root, plan_bad(snapshot, context, params["release"]))
+        raise ReleaseError(
+            "release %s failed its health check before the switch: %s. Nothing was switched; %s is marked bad"
+            % (params["release"], health.text, params["release"])
+        )
+
+    def start_candidate(self) -> Health | None:
+        """Run candidate_command; a failure to start is an unhealthy answer."""
+        command = self.params["candidate_command"]
+        if not command:
+            return None
+        rc, out, err = self.module.run_command(command)
+        if rc == 0:
+            return None
+        return Health(False, "the candidate command %s failed (exit %d): %s" % (" ".join(command), rc, (err.strip() or out.strip())[-500:] or "no output"))
 
     def reload(self, command: list[str], current: str) -> None:
         rc, out, err = self.module.run_command(command)
@@ -731,6 +823,12 @@ def main():
             database_schema_version=dict(type="str"),
             allow_schema_mismatch=dict(type="bool", default=False),
             health=dict(type="str"),
+            health_url=dict(type="str"),
+            health_status=dict(type="list", elements="int", default=[200]),
+            health_json=dict(type="dict", default={}),
+            health_timeout=dict(type="float", default=30.0),
+            candidate_command=dict(type="list", elements="str"),
+            release_lock=dict(type="bool", default=False),
             deployer=dict(type="str"),
             deployer_host=dict(type="str"),
             lock_id=dict(type="str"),
@@ -738,15 +836,16 @@ def main():
             lock_stale_after=dict(type="int", default=900),
             force_unlock=dict(type="bool", default=False),
         ),
-        mutually_exclusive=[("artifact", "git_repo"), ("rollback_to", "rollback_steps")],
+        mutually_exclusive=[("artifact", "git_repo"), ("rollback_to", "rollback_steps"), ("health", "health_url")],
         required_if=[
             ("state", "present", ("release",)),
             ("state", "present", ("artifact", "git_repo"), True),
             ("state", "activated", ("release",)),
             ("state", "bad", ("release",)),
             ("state", "locked", ("lock_id",)),
+            ("release_lock", True, ("lock_id",)),
         ],
-        required_by={"artifact_checksum": "artifact"},
+        required_by={"artifact_checksum": "artifact", "candidate_command": "health_url"},
         supports_check_mode=True,
     )
     task = Task(module)
@@ -757,10 +856,10 @@ def main():
     except (ReleaseError, OSError) as exc:
         message = str(exc) if isinstance(exc, ReleaseError) else "deploy root %s: %s" % (task.root, exc)
         try:
-            lock = task.lock_result()
+            lock, current = task.lock_result(), scan(task.root).current
         except OSError:
-            lock = None
-        module.fail_json(msg=message, lock=lock)
+            lock, current = None, None
+        module.fail_json(msg=message, lock=lock, current=current, previous=task.previous, health=task.health)
     module.exit_json(**result)
 
 

@@ -277,7 +277,7 @@ def test_deploy_v1_v2_v3_under_load(deployment: Deployment, state: dict[str, Any
                        ("deploy", state["v3"]), ("activate", state["v3"])]
     activations = [entry for entry in deployment.log() if entry["action"] == "activate"]
     assert [entry["schema_version"] for entry in activations] == ["0001", "0002", "0002"]
-    assert all(" 200 as %s" % entry["release"] in entry["health"] for entry in activations), activations
+    assert all(' 200 with {"release": "%s", "status": "ok"}' % entry["release"] in entry["health"] for entry in activations), activations
     assert (deployment.root / "releases" / state["v3"] / ".env").resolve() == deployment.root / "shared" / ".env"
     assert oct((deployment.root / "shared" / ".env").stat().st_mode & 0o777) == "0o600"
     assert not list(deployment.root.glob(".deploy-artifact*")), "the copied artifact is removed"

@@ -19,6 +19,7 @@ from ansible.module_utils.common import warnings as module_warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.launchready.core.plugins.modules import deploy_release
+from ansible_collections.launchready.core.tests.unit.plugins.http_responder import Site
 
 V1, V2, V3, V4, V5, V6 = (
     "20261101T100000Z-1111111",
@@ -737,3 +738,103 @@ def test_a_rollback_on_its_own_takes_a_stale_lock_over_and_refuses_a_fresh_one(c
     back = run(capsys, root=str(root), state="rolled_back")
     assert back["current"] == V1 and any("stale deploy lock" in warning and "bob" in warning for warning in warnings_of(back))
     assert not (root / ".deploy.lock").exists()
+
+
+@pytest.fixture
+def side_port():
+    """The candidate on its side port: /healthz answers 503 ``starting`` times, then {"status": "ok", "release": ...}."""
+    site = Site.start()
+    yield site
+    site.stop()
+
+
+def healthz(site, release, starting=0, status=200):
+    answers = iter([None] * starting)
+
+    def answer(_request):
+        return b'{"status": "starting"}' if next(answers, "done") is None else json.dumps({"status": "ok", "release": release}).encode()
+
+    site.route("/healthz", status, [("Content-Type", "application/json")], answer)
+
+
+def test_a_release_is_switched_to_only_once_it_answers_healthy(capsys, root, artifacts, side_port):
+    deploy(capsys, root, artifacts, V1)
+    path, checksum = make_tarball(artifacts, V2)
+    run(capsys, root=str(root), release=V2, artifact=path, artifact_checksum=checksum)
+    healthz(side_port, V2, starting=2)
+    gate = dict(health_url=side_port.url("/healthz"), health_json={"status": "ok", "release": V2}, health_timeout=10)
+
+    preview = run(capsys, root=str(root), state="activated", release=V2, _ansible_check_mode=True, **gate)
+    assert preview["plan"][0] == "ask %s until it answers healthy, before the switch" % gate["health_url"]
+    assert side_port.requests() == [] and preview["health"] is None
+
+    switched = run(capsys, root=str(root), state="activated", release=V2, **gate)
+    assert switched["current"] == V2
+    assert switched["health"] == 'GET %s 200 with {"release": "%s", "status": "ok"} after 3 attempt(s)' % (gate["health_url"], V2)
+    assert len(side_port.requests()) == 3
+    assert log_lines(root)[-1]["action"] == "activate" and log_lines(root)[-1]["health"] == switched["health"]
+
+    again = run(capsys, root=str(root), state="activated", release=V2, **gate)
+    assert again["changed"] is False and len(side_port.requests()) == 3, "a release already current is not asked again"
+
+
+@pytest.mark.parametrize(
+    ("status", "answer_release", "why"),
+    [
+        (503, V2, "answered 503 for 0.5 s"),
+        (200, "someone-else", 'answered {"status": "ok", "release": "someone-else"}, expected {"status": "ok", "release": "%s"} for 0.5 s' % V2),
+    ],
+)
+def test_a_release_that_stays_unhealthy_is_marked_bad_and_not_switched_to(capsys, root, artifacts, side_port, status, answer_release, why):
+    deploy(capsys, root, artifacts, V1)
+    path, checksum = make_tarball(artifacts, V2)
+    run(capsys, root=str(root), release=V2, artifact=path, artifact_checksum=checksum)
+    healthz(side_port, answer_release, status=status)
+    url = side_port.url("/healthz")
+    failed = run(capsys, root=str(root), state="activated", release=V2, health_url=url, health_json={"status": "ok", "release": V2}, health_timeout=0.5,
+                 reload_command=["/bin/false"])
+    assert failed["failed"] is True and failed["current"] == V1 and os.readlink(root / "current") == "releases/" + V1
+    assert failed["msg"] == "release %s failed its health check before the switch: GET %s %s. Nothing was switched; %s is marked bad" % (V2, url, why, V2)
+    assert failed["health"] == "GET %s %s" % (url, why)
+    assert (root / "releases" / V2 / "BAD_RELEASE").exists()
+    assert log_lines(root)[-1]["action"] == "bad" and log_lines(root)[-1]["health"] == failed["health"]
+    assert not (root / ".deploy.lock").exists()
+
+
+def test_a_health_url_that_does_not_answer(capsys, root, artifacts):
+    deploy(capsys, root, artifacts, V1)
+    path, checksum = make_tarball(artifacts, V2)
+    run(capsys, root=str(root), release=V2, artifact=path, artifact_checksum=checksum)
+    failed = run(capsys, root=str(root), state="activated", release=V2, health_url="http://127.0.0.1:9/healthz", health_timeout=0.3)
+    assert failed["failed"] is True and "GET http://127.0.0.1:9/healthz got no answer (" in failed["health"]
+    assert failed["current"] == V1
+
+
+def test_the_candidate_command_runs_first_and_a_failed_start_marks_the_release_bad(capsys, tmp_path, root, artifacts, side_port):
+    deploy(capsys, root, artifacts, V1)
+    path, checksum = make_tarball(artifacts, V2)
+    run(capsys, root=str(root), release=V2, artifact=path, artifact_checksum=checksum)
+    started = tmp_path / "started.txt"
+    healthz(side_port, V2)
+    gate = dict(health_url=side_port.url("/healthz"), health_json={"status": "ok"}, health_timeout=5)
+    switched = run(capsys, root=str(root), state="activated", release=V2, candidate_command=["/bin/sh", "-c", "echo up > %s" % started], **gate)
+    assert switched["current"] == V2 and started.read_text() == "up\n"
+
+    path, checksum = make_tarball(artifacts, V3)
+    run(capsys, root=str(root), release=V3, artifact=path, artifact_checksum=checksum)
+
+    failed = run(capsys, root=str(root), state="activated", release=V3, candidate_command=["/bin/sh", "-c", "echo no port 8001 >&2; exit 7"], **gate)
+    assert failed["failed"] is True and failed["current"] == V2
+    assert failed["health"] == "the candidate command /bin/sh -c echo no port 8001 >&2; exit 7 failed (exit 7): no port 8001"
+    assert (root / "releases" / V3 / "BAD_RELEASE").exists() and len(side_port.requests()) == 1
+
+
+def test_release_lock_frees_the_lock_when_the_task_succeeds(capsys, root, artifacts):
+    deploy(capsys, root, artifacts, V1)
+    path, checksum = make_tarball(artifacts, V2)
+    run(capsys, root=str(root), state="locked", lock_id="run-1")
+    run(capsys, root=str(root), release=V2, artifact=path, artifact_checksum=checksum, lock_id="run-1")
+    preview = run(capsys, root=str(root), state="activated", release=V2, lock_id="run-1", release_lock=True, _ansible_check_mode=True)
+    assert preview["plan"][-1] == "release the deploy lock %s/.deploy.lock" % root and (root / ".deploy.lock").is_dir()
+    switched = run(capsys, root=str(root), state="activated", release=V2, lock_id="run-1", release_lock=True)
+    assert switched["current"] == V2 and switched["lock"]["held"] is False and not (root / ".deploy.lock").exists()
