@@ -146,7 +146,7 @@ class Deployment:
 
     # Running playbooks
 
-    def command(self, name: str, extra: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    def command(self, name: str, extra: dict[str, Any], flags: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
         extra_file = self.workdir / ("extra-%s.json" % secrets.token_hex(4))
         extra_file.write_text(json.dumps(extra), encoding="utf-8")
         results = self.workdir / ("results-%s.json" % secrets.token_hex(4))
@@ -155,11 +155,11 @@ class Deployment:
                            ANSIBLE_CALLBACK_PLUGINS=str(self.workdir / "callbacks"), ANSIBLE_LOCAL_TEMP=str(self.workdir / "tmp"),
                            ANSIBLE_REMOTE_TMP=str(self.workdir / "tmp"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
                            **{playbook.RESULTS_ENV: str(results)})
-        command = [playbook._ansible_playbook(), str(REPO_ROOT / "playbooks" / name), "-i", str(self.inventory), "-e", "@" + str(extra_file)]
+        command = [playbook._ansible_playbook(), str(REPO_ROOT / "playbooks" / name), "-i", str(self.inventory), "-e", "@" + str(extra_file), *flags]
         return command, environment
 
-    def run(self, name: str, **extra: Any) -> playbook.Result:
-        command, environment = self.command(name, extra)
+    def run(self, name: str, *flags: str, **extra: Any) -> playbook.Result:
+        command, environment = self.command(name, extra, flags)
         done = subprocess.run(command, cwd=self.workdir, env=environment, capture_output=True, text=True, timeout=300, check=False)
         result = playbook.Result(done.returncode, done.stdout, done.stderr)
         results = Path(environment[playbook.RESULTS_ENV])
@@ -259,6 +259,11 @@ def state() -> dict[str, Any]:
 
 
 def test_deploy_v1_v2_v3_under_load(deployment: Deployment, state: dict[str, Any]):
+    preview = deployment.run("deploy.yml", "--check", "--diff", deploy_artifact=deployment.artifacts["v1"])
+    assert preview.rc == 0, preview.output[-4000:]
+    assert "would deploy 20" in preview.output and "replacing nothing" in preview.output
+    assert not deployment.root.exists() or not any((deployment.root / "releases").glob("*")), "check mode writes no release"
+
     first = deployment.deploy("v1")
     assert first.rc == 0, first.output[-4000:]
     state["v1"] = deployment.current()
@@ -284,6 +289,10 @@ def test_deploy_v1_v2_v3_under_load(deployment: Deployment, state: dict[str, Any
     assert deployment.secret not in first.output + result.output
 
     # The revision already serves: nothing is deployed, nothing changes.
+    before = deployment.snapshot()
+    preview = deployment.run("deploy.yml", "--check", "--diff", deploy_artifact=deployment.artifacts["v1"])
+    assert preview.rc == 0 and "would deploy 20" in preview.output and "replacing %s" % state["v3"] in preview.output, preview.output[-4000:]
+    assert deployment.snapshot() == before
     log = deployment.log()
     again = deployment.deploy("v3")
     assert again.rc == 0, again.output[-4000:]
