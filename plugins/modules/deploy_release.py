@@ -201,7 +201,7 @@ options:
     default: [200]
   health_json:
     description:
-      - Top-level keys the JSON answer of O(health_url) must hold, with these values, such as C({"status": "ok", "release": "<release>"}).
+      - Top-level keys the JSON answer of O(health_url) must hold, with these values, such as V(status=ok) and V(release) set to the release's name.
     type: dict
     default: {}
   health_timeout:
