@@ -13,7 +13,8 @@ from ansible.plugins.action import ActionBase
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    # Only the tasks that copy an artifact need a temporary folder on the host; it is made below.
+    TRANSFERS_FILES = False
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
