@@ -688,7 +688,7 @@ class Task:
         inputs = self.check_present_inputs() if state == "present" else None
 
         snapshot = scan(self.root)
-        decision, warning = lock_decision(snapshot.lock, self.lock_id, self.now, self.stale_after, self.params["force_unlock"], True, self.root)
+        decision, warning = lock_decision(snapshot.lock, self.lock_id, self.now, self.stale_after, params["force_unlock"], True, self.root)
         if warning:
             self.module.warn(warning)
         if decision == ACQUIRE and self.lock_id:
@@ -704,13 +704,13 @@ class Task:
             except LockBusy:
                 self.refuse_busy()
             snapshot = scan(self.root)
-        reload_command = self.params["reload_command"] if state in ("activated", "rolled_back") else None
+        reload_command = params["reload_command"] if state in ("activated", "rolled_back") else None
         reloaded = False
         try:
             plan = self.plan(snapshot, inputs)
             self.previous = plan.previous
             before = inventory(snapshot)
-            health_check = state == "activated" and self.params["health_url"] and plan.current_after != plan.previous
+            health_check = state == "activated" and bool(params["health_url"]) and plan.current_after != plan.previous
             if health_check and not self.module.check_mode:
                 plan = self.check_health(snapshot, inputs)
             if plan.changed and not self.module.check_mode:
@@ -722,8 +722,7 @@ class Task:
         finally:
             if temporary_lock:
                 release_lock(self.root)
-        unlocked = self.params["release_lock"] and decision == HELD and not self.module.check_mode
-        if unlocked:
+        if params["release_lock"] and decision == HELD and not self.module.check_mode:
             release_lock(self.root)
         for warning in plan.warnings:
             self.module.warn(warning)
@@ -735,12 +734,12 @@ class Task:
         result = self.report(after_current, plan.previous, after, plan.release)
         steps = [step.describe() for step in plan.steps]
         if health_check:
-            steps.insert(0, "ask %s until it answers healthy, before the switch" % self.params["health_url"])
-            if self.params["candidate_command"]:
-                steps.insert(0, "start the release to check: %s" % " ".join(self.params["candidate_command"]))
+            steps.insert(0, "ask %s until it answers healthy, before the switch" % params["health_url"])
+            if params["candidate_command"]:
+                steps.insert(0, "start the release to check: %s" % " ".join(params["candidate_command"]))
         if reload_command and moved:
             steps.append("run the reload command: %s" % " ".join(reload_command))
-        if self.params["release_lock"] and decision == HELD:
+        if params["release_lock"] and decision == HELD:
             steps.append("release the deploy lock %s/%s" % (self.root, LOCK_DIR))
         result.update(changed=plan.changed, plan=steps, removed=plan.removed, reloaded=reloaded, health=self.health)
         if self.module._diff:
